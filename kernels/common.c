@@ -1,0 +1,90 @@
+/* common.c - error reporting and small utilities (see vox_common.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "vox_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int vox_set_error(vox_error *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+const char *vox_error_name(int code) {
+    switch (code) {
+    case VOX_OK: return "ok";
+    case VOX_ERR_IO: return "io";
+    case VOX_ERR_FORMAT: return "format";
+    case VOX_ERR_NOMEM: return "out of memory";
+    case VOX_ERR_ARG: return "bad argument";
+    case VOX_ERR_DEVICE: return "device";
+    case VOX_ERR_UNSUPPORTED: return "unsupported";
+    case VOX_ERR_NOTFOUND: return "not found";
+    default: return "unknown";
+    }
+}
+
+double vox_time_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void *vox_malloc(size_t n, vox_error *err) {
+    void *p = malloc(n ? n : 1);
+    if (!p) vox_set_error(err, VOX_ERR_NOMEM, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *vox_calloc(size_t count, size_t size, vox_error *err) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) vox_set_error(err, VOX_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+char *vox_read_file(const char *path, size_t *out_len, vox_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        vox_set_error(err, VOX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 65536 + 1 > cap) {
+            size_t ncap = cap ? cap * 2 : 131072;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory reading file", path);
+                return NULL;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        vox_set_error(err, VOX_ERR_IO, "%s: read error", path);
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (out_len) *out_len = len;
+    return buf;
+}
