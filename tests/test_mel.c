@@ -6,6 +6,7 @@
  * params.json audio_encoding_args), never assumed here. */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,37 @@ static float *run_stream(vox_mel_stream *s, const float *x, size_t n, size_t chu
     T += got;
     *nt = T;
     return out;
+}
+
+/* Thread worker: makes its own vox_mel (plans under the planner lock) and computes with both
+ * its own and the shared one; results must equal the single-threaded output bit for bit. */
+typedef struct worker {
+    const vox_mel *shared;
+    const vox_mel_config *cfg;
+    const float *x;
+    size_t n, T, nm;
+    const float *expect;
+    int ok;
+} worker;
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    vox_error err = {0};
+    w->ok = 0;
+    float *o = malloc(w->T * w->nm * sizeof(float));
+    for (int rep = 0; rep < 3 && o; rep++) {
+        vox_mel *own = vox_mel_new(w->cfg, &err);
+        if (!own) break;
+        int ok = vox_mel_compute(w->shared, w->x, w->n, VOX_MEL_PAD_REFLECT, o, &err) == VOX_OK &&
+                 memcmp(o, w->expect, w->T * w->nm * sizeof(float)) == 0;
+        ok = ok && vox_mel_compute(own, w->x, w->n, VOX_MEL_PAD_REFLECT, o, &err) == VOX_OK &&
+             memcmp(o, w->expect, w->T * w->nm * sizeof(float)) == 0;
+        vox_mel_free(own);
+        if (!ok) break;
+        if (rep == 2) w->ok = 1;
+    }
+    free(o);
+    return NULL;
 }
 
 int main(void) {
@@ -302,6 +334,22 @@ int main(void) {
         free(padded);
     }
     vox_mel_stream_free(st);
+
+    /* ---- threads: one shared vox_mel, concurrent plan creation and computation */
+    if (speech) {
+        size_t T = vox_mel_n_frames(mel, n_speech);
+        float *expect = malloc(T * nm * sizeof(float));
+        vox_mel_compute(mel, speech, n_speech, VOX_MEL_PAD_REFLECT, expect, &err);
+        worker w[2];
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) {
+            w[i] = (worker){mel, &cfg, speech, n_speech, T, nm, expect, 0};
+            pthread_create(&th[i], NULL, worker_main, &w[i]);
+        }
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        VOX_CHECK(&ts, w[0].ok && w[1].ok, "threads: results differ from the single-threaded run");
+        free(expect);
+    }
 
     /* ---- bad configurations are refused with a message */
     {
