@@ -13,26 +13,30 @@
  * planner. Plans, once made, are used read-only. */
 static pthread_mutex_t g_fftw_planner = PTHREAD_MUTEX_INITIALIZER;
 
-void vox_fftw_planner_lock(void) { pthread_mutex_lock(&g_fftw_planner); }
-void vox_fftw_planner_unlock(void) { pthread_mutex_unlock(&g_fftw_planner); }
+void vox_fftw_planner_lock(void) {
+    pthread_mutex_lock(&g_fftw_planner);
+}
+void vox_fftw_planner_unlock(void) {
+    pthread_mutex_unlock(&g_fftw_planner);
+}
 
 struct vox_mel {
     vox_mel_config cfg;
-    int n_bins;        /* n_fft / 2 + 1 */
-    int pad;           /* n_fft / 2: centre padding on each side */
-    float log_floor;   /* global_log_mel_max - 8 */
-    float *window;     /* [n_fft] periodic Hann */
-    float *filters;    /* [n_mels][n_bins] Slaney bank (double-built, float-stored) */
-    int *f_lo;         /* [n_mels] first non-zero bin of each filter */
-    int *f_len;        /* [n_mels] number of bins from f_lo to the last non-zero one */
-    fftwf_plan plan;   /* r2c of size n_fft, made on fftwf_malloc'ed arrays */
+    int n_bins;      /* n_fft / 2 + 1 */
+    int pad;         /* n_fft / 2: centre padding on each side */
+    float log_floor; /* global_log_mel_max - 8 */
+    float *window;   /* [n_fft] periodic Hann */
+    float *filters;  /* [n_mels][n_bins] Slaney bank (double-built, float-stored) */
+    int *f_lo;       /* [n_mels] first non-zero bin of each filter */
+    int *f_len;      /* [n_mels] number of bins from f_lo to the last non-zero one */
+    fftwf_plan plan; /* r2c of size n_fft, made on fftwf_malloc'ed arrays */
 };
 
 /* Scratch for one frame; fftwf_malloc'ed so the alignment matches the plan's arrays. */
 typedef struct mel_scratch {
-    float *in;            /* [n_fft] windowed frame */
-    fftwf_complex *spec;  /* [n_bins] */
-    float *pow;           /* [n_bins] */
+    float *in;           /* [n_fft] windowed frame */
+    fftwf_complex *spec; /* [n_bins] */
+    float *pow;          /* [n_bins] */
 } mel_scratch;
 
 static void scratch_free(mel_scratch *s) {
@@ -58,24 +62,31 @@ static int scratch_alloc(const vox_mel *m, mel_scratch *s, vox_error *err) {
 /* Spectrum -> features of the frame already windowed into s->in. */
 static void mel_finish_frame(const vox_mel *m, mel_scratch *s, float *out) {
     fftwf_execute_dft_r2c(m->plan, s->in, s->spec);
-    for (int k = 0; k < m->n_bins; k++) s->pow[k] = vox_mel_power(s->spec[k][0], s->spec[k][1]);
+    for (int k = 0; k < m->n_bins; k++)
+        s->pow[k] = vox_mel_power(s->spec[k][0], s->spec[k][1]);
     for (int j = 0; j < m->cfg.n_mels; j++) {
         const float *w = m->filters + (size_t)j * (size_t)m->n_bins + m->f_lo[j];
         const float *p = s->pow + m->f_lo[j];
         float e = 0.0f;
-        for (int k = 0; k < m->f_len[j]; k++) e += w[k] * p[k];
+        for (int k = 0; k < m->f_len[j]; k++)
+            e += w[k] * p[k];
         out[j] = vox_mel_log_scale(e, m->log_floor);
     }
 }
 
 /* Frame from n_fft contiguous samples (the stream path). */
 static void mel_frame_contig(const vox_mel *m, mel_scratch *s, const float *x, float *out) {
-    for (int i = 0; i < m->cfg.n_fft; i++) s->in[i] = m->window[i] * x[i];
+    for (int i = 0; i < m->cfg.n_fft; i++)
+        s->in[i] = m->window[i] * x[i];
     mel_finish_frame(m, s, out);
 }
 
-const vox_mel_config *vox_mel_get_config(const vox_mel *m) { return &m->cfg; }
-const float *vox_mel_filters(const vox_mel *m) { return m->filters; }
+const vox_mel_config *vox_mel_get_config(const vox_mel *m) {
+    return &m->cfg;
+}
+const float *vox_mel_filters(const vox_mel *m) {
+    return m->filters;
+}
 
 void vox_mel_free(vox_mel *m) {
     if (!m) return;
@@ -108,7 +119,8 @@ vox_mel *vox_mel_new(const vox_mel_config *cfg, vox_error *err) {
         cfg->f_max > (double)(cfg->sample_rate / 2)) {
         vox_set_error(err, VOX_ERR_ARG,
                       "mel config: expected 0 <= f_min < f_max <= sample_rate/2 = %d Hz; found "
-                      "f_min %g, f_max %g", cfg->sample_rate / 2, cfg->f_min, cfg->f_max);
+                      "f_min %g, f_max %g",
+                      cfg->sample_rate / 2, cfg->f_min, cfg->f_max);
         return NULL;
     }
     if (!isfinite(cfg->global_log_mel_max)) {
@@ -131,7 +143,8 @@ vox_mel *vox_mel_new(const vox_mel_config *cfg, vox_error *err) {
         vox_mel_free(m);
         return NULL;
     }
-    for (int i = 0; i < cfg->n_fft; i++) m->window[i] = vox_mel_hann(i, cfg->n_fft);
+    for (int i = 0; i < cfg->n_fft; i++)
+        m->window[i] = vox_mel_hann(i, cfg->n_fft);
 
     /* Filter edges: numpy linspace in mel (i * step + start, last = stop exactly), to Hz. */
     double mel_lo = vox_mel_hz_to_mel(cfg->f_min), mel_hi = vox_mel_hz_to_mel(cfg->f_max);
@@ -179,19 +192,22 @@ vox_mel *vox_mel_new(const vox_mel_config *cfg, vox_error *err) {
     return m;
 }
 
-size_t vox_mel_n_frames(const vox_mel *m, size_t n) { return n / (size_t)m->cfg.hop; }
+size_t vox_mel_n_frames(const vox_mel *m, size_t n) {
+    return n / (size_t)m->cfg.hop;
+}
 
 int vox_mel_compute(const vox_mel *m, const float *x, size_t n, vox_mel_pad pad, float *out,
                     vox_error *err) {
     if (!m || (!x && n) || (!out && n >= (size_t)m->cfg.hop))
         return vox_set_error(err, VOX_ERR_ARG, "vox_mel_compute: NULL argument");
     if (pad != VOX_MEL_PAD_REFLECT && pad != VOX_MEL_PAD_ZERO)
-        return vox_set_error(err, VOX_ERR_ARG, "vox_mel_compute: unknown padding mode %d", (int)pad);
+        return vox_set_error(err, VOX_ERR_ARG, "vox_mel_compute: unknown padding mode %d",
+                             (int)pad);
     size_t P = (size_t)m->pad;
     if (pad == VOX_MEL_PAD_REFLECT && n <= P)
-        return vox_set_error(err, VOX_ERR_ARG,
-                             "mel: reflect padding needs more than %zu samples (n_fft/2), found %zu",
-                             P, n);
+        return vox_set_error(
+            err, VOX_ERR_ARG,
+            "mel: reflect padding needs more than %zu samples (n_fft/2), found %zu", P, n);
     size_t T = vox_mel_n_frames(m, n);
     if (T == 0) return VOX_OK;
     mel_scratch s = {0};
@@ -202,7 +218,8 @@ int vox_mel_compute(const vox_mel *m, const float *x, size_t n, vox_mel_pad pad,
         /* frame g = padded[g*hop, g*hop + n_fft) = x[g*hop - P, g*hop - P + n_fft) */
         size_t start = g * hop; /* index into the padded signal */
         if (start >= P && start - P + (size_t)nfft <= n) {
-            for (int i = 0; i < nfft; i++) s.in[i] = m->window[i] * x[start - P + (size_t)i];
+            for (int i = 0; i < nfft; i++)
+                s.in[i] = m->window[i] * x[start - P + (size_t)i];
         } else {
             for (int i = 0; i < nfft; i++) {
                 size_t q = start + (size_t)i; /* padded index; x index = q - P */
@@ -226,13 +243,13 @@ int vox_mel_compute(const vox_mel *m, const float *x, size_t n, vox_mel_pad pad,
 
 /* ---- incremental ------------------------------------------------------------------------ */
 struct vox_mel_stream {
-    const vox_mel *m;   /* borrowed */
+    const vox_mel *m; /* borrowed */
     mel_scratch s;
-    float *buf;         /* [cap] samples of the zero-prefixed signal, live range [off, off+len) */
+    float *buf; /* [cap] samples of the zero-prefixed signal, live range [off, off+len) */
     size_t cap, off, len;
-    size_t need;        /* samples from a frame's start that make it final: max(n_fft, P + hop) */
-    size_t fed;         /* samples fed since reset */
-    size_t done;        /* frames emitted since reset (global index of the next frame) */
+    size_t need; /* samples from a frame's start that make it final: max(n_fft, P + hop) */
+    size_t fed;  /* samples fed since reset */
+    size_t done; /* frames emitted since reset (global index of the next frame) */
     int finished;
 };
 
@@ -292,8 +309,12 @@ size_t vox_mel_stream_frames_at_finish(const vox_mel_stream *s) {
     return s->fed / (size_t)s->m->cfg.hop - s->done;
 }
 
-size_t vox_mel_stream_frames_done(const vox_mel_stream *s) { return s ? s->done : 0; }
-size_t vox_mel_stream_samples_fed(const vox_mel_stream *s) { return s ? s->fed : 0; }
+size_t vox_mel_stream_frames_done(const vox_mel_stream *s) {
+    return s ? s->done : 0;
+}
+size_t vox_mel_stream_samples_fed(const vox_mel_stream *s) {
+    return s ? s->fed : 0;
+}
 
 static void stream_compact(vox_mel_stream *s) {
     if (s->off) {
@@ -317,10 +338,11 @@ static size_t stream_emit(vox_mel_stream *s, size_t need, size_t limit, float *o
     return k;
 }
 
-int vox_mel_stream_feed(vox_mel_stream *s, const float *x, size_t n, float *out,
-                        size_t max_frames, size_t *n_out, vox_error *err) {
+int vox_mel_stream_feed(vox_mel_stream *s, const float *x, size_t n, float *out, size_t max_frames,
+                        size_t *n_out, vox_error *err) {
     if (n_out) *n_out = 0;
-    if (!s || (!x && n)) return vox_set_error(err, VOX_ERR_ARG, "vox_mel_stream_feed: NULL argument");
+    if (!s || (!x && n))
+        return vox_set_error(err, VOX_ERR_ARG, "vox_mel_stream_feed: NULL argument");
     if (s->finished)
         return vox_set_error(err, VOX_ERR_ARG, "mel stream: feed after finish (call reset first)");
     size_t want = vox_mel_stream_frames_for(s, n);
@@ -349,7 +371,8 @@ int vox_mel_stream_finish(vox_mel_stream *s, float *out, size_t max_frames, size
     if (n_out) *n_out = 0;
     if (!s) return vox_set_error(err, VOX_ERR_ARG, "vox_mel_stream_finish: NULL stream");
     if (s->finished)
-        return vox_set_error(err, VOX_ERR_ARG, "mel stream: finish called twice (call reset first)");
+        return vox_set_error(err, VOX_ERR_ARG,
+                             "mel stream: finish called twice (call reset first)");
     size_t want = vox_mel_stream_frames_at_finish(s);
     if (want > max_frames || (want && !out))
         return vox_set_error(err, VOX_ERR_ARG,

@@ -96,8 +96,8 @@ size_t vox_mel_stream_frames_at_finish(const vox_mel_stream *s);
 /* Append x[n] (any n, including 0) and write every newly final frame to out[][n_mels];
  * *n_out = frames written. max_frames is the capacity of out in frames; if it is smaller than
  * vox_mel_stream_frames_for(s, n) nothing is consumed and VOX_ERR_ARG is returned. */
-int vox_mel_stream_feed(vox_mel_stream *s, const float *x, size_t n, float *out,
-                        size_t max_frames, size_t *n_out, vox_error *err);
+int vox_mel_stream_feed(vox_mel_stream *s, const float *x, size_t n, float *out, size_t max_frames,
+                        size_t *n_out, vox_error *err);
 /* End of signal: append the n_fft/2 zero samples of the right centre padding, emit the
  * remaining frames (the last STFT frame is dropped, as offline). Afterwards feed and finish
  * fail until vox_mel_stream_reset. */

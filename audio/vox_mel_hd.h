@@ -37,7 +37,9 @@ static inline VOX_HD double vox_mel_tri_weight(double f, double lo, double c, do
 }
 
 /* Power spectrum of one bin. */
-static inline VOX_HD float vox_mel_power(float re, float im) { return re * re + im * im; }
+static inline VOX_HD float vox_mel_power(float re, float im) {
+    return re * re + im * im;
+}
 
 /* mel energy -> model feature: (max(log10(max(e, 1e-10)), log_floor) + 4) / 4, with
  * log_floor = global_log_mel_max - 8 (a fixed floor, not a per-utterance max). Digital silence

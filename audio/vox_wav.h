@@ -29,11 +29,11 @@ extern "C" {
 enum { VOX_WAV_PCM = 1, VOX_WAV_FLOAT = 3 };
 
 typedef struct vox_wav_info {
-    int sample_rate;    /* Hz, as in the header */
-    int channels;       /* channels in the file (the output is always mono) */
-    int bits;           /* container bits per sample: 8, 16, 24, 32 or 64 */
-    int format;         /* VOX_WAV_PCM or VOX_WAV_FLOAT (after resolving EXTENSIBLE) */
-    size_t n_frames;    /* samples per channel = length of the mono output */
+    int sample_rate; /* Hz, as in the header */
+    int channels;    /* channels in the file (the output is always mono) */
+    int bits;        /* container bits per sample: 8, 16, 24, 32 or 64 */
+    int format;      /* VOX_WAV_PCM or VOX_WAV_FLOAT (after resolving EXTENSIBLE) */
+    size_t n_frames; /* samples per channel = length of the mono output */
 } vox_wav_info;
 
 /* Read `path` into *samples (float32 mono [n_frames], caller frees) and fill *info (may be

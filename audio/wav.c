@@ -35,7 +35,9 @@ static int src_seek(wav_src *s, uint64_t pos) {
     return 0;
 }
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint16_t rd16(const uint8_t *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
 static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
@@ -111,17 +113,19 @@ static int wav_parse(wav_src *s, const char *name, float **samples, vox_wav_info
                 if (sz < 40 || rd16(f + 16) < 22)
                     return vox_set_error(err, VOX_ERR_FORMAT,
                                          "%s: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk: expected 40 "
-                                         "bytes, found %u", name, (unsigned)sz);
+                                         "bytes, found %u",
+                                         name, (unsigned)sz);
                 if (memcmp(f + 26, k_guid_tail, 14) != 0)
-                    return vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                                         "%s: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format GUID",
-                                         name);
+                    return vox_set_error(
+                        err, VOX_ERR_UNSUPPORTED,
+                        "%s: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format GUID", name);
                 format = rd16(f + 24);
             }
             if (format != VOX_WAV_PCM && format != VOX_WAV_FLOAT)
                 return vox_set_error(err, VOX_ERR_UNSUPPORTED,
                                      "%s: unsupported WAV format tag 0x%04x (expected PCM 1 or "
-                                     "IEEE float 3)", name, (unsigned)format);
+                                     "IEEE float 3)",
+                                     name, (unsigned)format);
             if ((format == VOX_WAV_PCM && bits != 8 && bits != 16 && bits != 24 && bits != 32) ||
                 (format == VOX_WAV_FLOAT && bits != 32 && bits != 64))
                 return vox_set_error(err, VOX_ERR_UNSUPPORTED,
@@ -135,8 +139,8 @@ static int wav_parse(wav_src *s, const char *name, float **samples, vox_wav_info
                                      "%s: block align %d, expected %d (channels %d x %d bytes)",
                                      name, block_align, channels * (bits / 8), channels, bits / 8);
             if (rate == 0 || rate > 1000000)
-                return vox_set_error(err, VOX_ERR_FORMAT, "%s: implausible sample rate %u Hz",
-                                     name, (unsigned)rate);
+                return vox_set_error(err, VOX_ERR_FORMAT, "%s: implausible sample rate %u Hz", name,
+                                     (unsigned)rate);
             have_fmt = 1;
         } else if (memcmp(ch, "data", 4) == 0) {
             if (!have_fmt)
@@ -148,13 +152,15 @@ static int wav_parse(wav_src *s, const char *name, float **samples, vox_wav_info
             } else if (nbytes > avail) {
                 return vox_set_error(err, VOX_ERR_FORMAT,
                                      "%s: truncated: data chunk declares %llu bytes, the file has "
-                                     "%llu", name, (unsigned long long)nbytes,
-                                     (unsigned long long)avail);
+                                     "%llu",
+                                     name, (unsigned long long)nbytes, (unsigned long long)avail);
             }
             if (nbytes % (uint64_t)block_align != 0)
-                return vox_set_error(err, VOX_ERR_FORMAT,
-                                     "%s: data chunk of %llu bytes is not a whole number of %d-byte "
-                                     "frames", name, (unsigned long long)nbytes, block_align);
+                return vox_set_error(
+                    err, VOX_ERR_FORMAT,
+                    "%s: data chunk of %llu bytes is not a whole number of %d-byte "
+                    "frames",
+                    name, (unsigned long long)nbytes, block_align);
             uint64_t nf = nbytes / (uint64_t)block_align;
             if (nf == 0) return vox_set_error(err, VOX_ERR_FORMAT, "%s: contains no audio", name);
             if (nf > (uint64_t)(SIZE_MAX / sizeof(float)))
@@ -220,8 +226,7 @@ static int wav_parse(wav_src *s, const char *name, float **samples, vox_wav_info
                                  "%s: truncated: chunk '%.4s' declares %u bytes past the end", name,
                                  (const char *)ch, (unsigned)sz);
         }
-        if (src_seek(s, next) != 0)
-            return vox_set_error(err, VOX_ERR_IO, "%s: seek error", name);
+        if (src_seek(s, next) != 0) return vox_set_error(err, VOX_ERR_IO, "%s: seek error", name);
     }
 }
 
@@ -267,7 +272,8 @@ int vox_wav_write_pcm16(const char *path, const float *samples, size_t n, int sa
     if (!path || (!samples && n) || sample_rate <= 0)
         return vox_set_error(err, VOX_ERR_ARG, "vox_wav_write_pcm16: invalid argument");
     if (n > (0xFFFFFFFFu - 36u) / 2u)
-        return vox_set_error(err, VOX_ERR_ARG, "%s: %zu samples exceed the 4 GB WAV limit", path, n);
+        return vox_set_error(err, VOX_ERR_ARG, "%s: %zu samples exceed the 4 GB WAV limit", path,
+                             n);
     FILE *f = fopen(path, "wb");
     if (!f) return vox_set_error(err, VOX_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     uint8_t h[44];

@@ -85,7 +85,8 @@ static float *run_stream(vox_mel_stream *s, const float *x, size_t n, size_t chu
     size_t want = vox_mel_stream_frames_at_finish(s), got = 0;
     ok = ok && T + want <= cap &&
          vox_mel_stream_finish(s, out + T * nm, cap - T, &got, &err) == VOX_OK;
-    VOX_CHECK(ts, ok && got == want, "stream finish: got %zu, predicted %zu: %s", got, want, err.msg);
+    VOX_CHECK(ts, ok && got == want, "stream finish: got %zu, predicted %zu: %s", got, want,
+              err.msg);
     T += got;
     *nt = T;
     return out;
@@ -161,8 +162,8 @@ int main(void) {
     const size_t nm = (size_t)cfg.n_mels, hop = (size_t)cfg.hop;
     /* the silence value, computed in float exactly as specified: ((max - 8) + 4) / 4 */
     const float floor_val = ((float)(cfg.global_log_mel_max - 8.0) + 4.0f) / 4.0f;
-    VOX_CHECK(&ts, floor_val == (float)jnum(meta, "floor_value", &ok),
-              "floor value %.9g vs meta", floor_val);
+    VOX_CHECK(&ts, floor_val == (float)jnum(meta, "floor_value", &ok), "floor value %.9g vs meta",
+              floor_val);
 
     /* ---- against the reference */
     static const char *names[] = {"speech", "sine", "click"};
@@ -180,7 +181,8 @@ int main(void) {
         if (rc != VOX_OK || !in) continue;
         VOX_CHECK(&ts, wi.sample_rate == cfg.sample_rate, "%s: rate %d", wav, wi.sample_rate);
         size_t n = wi.n_frames, T = vox_mel_n_frames(mel, n);
-        VOX_CHECK(&ts, (double)n == jnum(in, "n_samples", &ok) && (double)T == jnum(in, "frames", &ok),
+        VOX_CHECK(&ts,
+                  (double)n == jnum(in, "n_samples", &ok) && (double)T == jnum(in, "frames", &ok),
                   "%s: %zu samples / %zu frames vs meta", names[t], n, T);
         float *r = read_f32(ref, T * nm, &ts);
         float *o = malloc(T * nm * sizeof(float));
@@ -195,9 +197,11 @@ int main(void) {
                 if (d > maxd) maxd = d, at = i;
                 if (r[i] == floor_val) n_floor_ref++, n_floor_match += o[i] == floor_val;
             }
-            printf("%-6s: %zu samples, %zu frames: max |ours - transformers| = %.3g (frame %zu, mel "
-                   "%zu), mean %.3g; floor cells %zu/%zu identical\n", names[t], n, T, maxd,
-                   at / nm, at % nm, sumd / (double)(T * nm), n_floor_match, n_floor_ref);
+            printf(
+                "%-6s: %zu samples, %zu frames: max |ours - transformers| = %.3g (frame %zu, mel "
+                "%zu), mean %.3g; floor cells %zu/%zu identical\n",
+                names[t], n, T, maxd, at / nm, at % nm, sumd / (double)(T * nm), n_floor_match,
+                n_floor_ref);
             VOX_CHECK(&ts, maxd <= TOL_REF, "%s: max error %.3g > %.1g", names[t], maxd, TOL_REF);
         }
         /* zero padding differs from reflect only in the frames touching the ends */
@@ -207,7 +211,8 @@ int main(void) {
         int inner_same = 1;
         for (size_t g = edge; g + edge + 1 < T; g++)
             inner_same &= memcmp(o + g * nm, oz + g * nm, nm * sizeof(float)) == 0;
-        VOX_CHECK(&ts, inner_same, "%s: zero and reflect padding differ away from the ends", names[t]);
+        VOX_CHECK(&ts, inner_same, "%s: zero and reflect padding differ away from the ends",
+                  names[t]);
         free(oz);
         free(r);
         free(o);
@@ -231,10 +236,12 @@ int main(void) {
             float *o = malloc(T * nm * sizeof(float));
             vox_mel_compute(mel, x, wi.n_frames, VOX_MEL_PAD_REFLECT, o, &err);
             size_t bad = 0;
-            for (size_t i = 0; i < T * nm; i++) bad += o[i] != -0.625f || o[i] != floor_val;
-            VOX_CHECK(&ts, bad == 0, "silence: %zu of %zu values are not exactly -0.625", bad, T * nm);
-            printf("silence: %zu frames, all %zu values == %.9g exactly: %s\n", T, T * nm, floor_val,
-                   bad ? "NO" : "yes");
+            for (size_t i = 0; i < T * nm; i++)
+                bad += o[i] != -0.625f || o[i] != floor_val;
+            VOX_CHECK(&ts, bad == 0, "silence: %zu of %zu values are not exactly -0.625", bad,
+                      T * nm);
+            printf("silence: %zu frames, all %zu values == %.9g exactly: %s\n", T, T * nm,
+                   floor_val, bad ? "NO" : "yes");
             free(o);
         }
         free(x);
@@ -279,8 +286,10 @@ int main(void) {
                   "zero-edged signal: reflect != zero padding");
         /* frames inside the left padding: (left - n_fft/2) / hop + 1 = 255 exactly at the floor */
         size_t n_sil = (left - (size_t)cfg.n_fft / 2) / hop + 1, bad = 0;
-        for (size_t i = 0; i < n_sil * nm; i++) bad += off_r[i] != floor_val;
-        VOX_CHECK(&ts, n_sil == 255 && bad == 0, "left-pad frames: %zu, %zu not at the floor", n_sil, bad);
+        for (size_t i = 0; i < n_sil * nm; i++)
+            bad += off_r[i] != floor_val;
+        VOX_CHECK(&ts, n_sil == 255 && bad == 0, "left-pad frames: %zu, %zu not at the floor",
+                  n_sil, bad);
         VOX_CHECK(&ts, T == np / hop && T % 8 == 0, "padded: %zu frames", T);
 
         static const size_t chunks[] = {1, 160, 320, 1280, 7, 0, 100000};
@@ -288,8 +297,10 @@ int main(void) {
             size_t Ts = 0;
             float *so = run_stream(st, padded, np, chunks[c], nm, &Ts, &ts);
             int same = Ts == T && memcmp(so, off_r, T * nm * sizeof(float)) == 0;
-            VOX_CHECK(&ts, same, "padded speech, chunk %zu: stream %zu frames vs offline %zu, not "
-                      "bit-identical", chunks[c], Ts, T);
+            VOX_CHECK(&ts, same,
+                      "padded speech, chunk %zu: stream %zu frames vs offline %zu, not "
+                      "bit-identical",
+                      chunks[c], Ts, T);
             printf("stream chunk %-6zu%s: %zu frames, bit-identical to offline: %s\n", chunks[c],
                    chunks[c] ? "" : "(rand)", Ts, same ? "yes" : "NO");
             free(so);
@@ -302,7 +313,8 @@ int main(void) {
             size_t Ts = 0;
             float *so = run_stream(st, speech, n_speech, chunks[c], nm, &Ts, &ts);
             VOX_CHECK(&ts, Ts == Tu && memcmp(so, ou, Tu * nm * sizeof(float)) == 0,
-                      "raw speech, chunk %zu: not bit-identical to offline zero padding", chunks[c]);
+                      "raw speech, chunk %zu: not bit-identical to offline zero padding",
+                      chunks[c]);
             free(so);
         }
         /* every length around the frame boundaries: frame count and identity */
@@ -325,7 +337,8 @@ int main(void) {
         VOX_CHECK(&ts, rc == VOX_ERR_ARG && got == 0 && vox_mel_stream_samples_fed(st) == 0,
                   "short output buffer must be refused (rc %d)", rc);
         rc = vox_mel_stream_finish(st, one, 4, &got, &err);
-        VOX_CHECK(&ts, rc == VOX_OK && got == 0, "finish of an empty stream: rc %d, %zu frames", rc, got);
+        VOX_CHECK(&ts, rc == VOX_OK && got == 0, "finish of an empty stream: rc %d, %zu frames", rc,
+                  got);
         rc = vox_mel_stream_feed(st, padded, 10, one, 4, &got, &err);
         VOX_CHECK(&ts, rc == VOX_ERR_ARG, "feed after finish must fail");
         free(ou);
@@ -346,7 +359,8 @@ int main(void) {
             w[i] = (worker){mel, &cfg, speech, n_speech, T, nm, expect, 0};
             pthread_create(&th[i], NULL, worker_main, &w[i]);
         }
-        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
         VOX_CHECK(&ts, w[0].ok && w[1].ok, "threads: results differ from the single-threaded run");
         free(expect);
     }

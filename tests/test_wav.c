@@ -34,7 +34,8 @@ static void expect_error(vox_test_state *ts, const char *path, const char *what)
     float *x = (float *)1;
     vox_error err = {0};
     int rc = vox_wav_read(path, &x, NULL, &err);
-    VOX_CHECK(ts, rc != VOX_OK && x == NULL, "%s: expected an error (%s), got rc %d", path, what, rc);
+    VOX_CHECK(ts, rc != VOX_OK && x == NULL, "%s: expected an error (%s), got rc %d", path, what,
+              rc);
     VOX_CHECK(ts, strstr(err.msg, path) != NULL, "error does not name the file: '%s'", err.msg);
     VOX_CHECK(ts, strstr(err.msg, what) != NULL, "error '%s' lacks '%s'", err.msg, what);
     printf("  %-22s -> %s\n", strrchr(path, '/') + 1, err.msg);
@@ -49,8 +50,14 @@ static void write_bytes(const char *path, const void *p, size_t n) {
     }
 }
 
-static void put16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+static void put16(uint8_t *p, unsigned v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v) {
+    put16(p, v & 0xffff);
+    put16(p + 2, v >> 16);
+}
 
 /* A minimal WAV image: RIFF, fmt (16 bytes), optional odd-sized LIST chunk, data. */
 static size_t make_wav(uint8_t *b, int tag, int ch, int rate, int bits, const void *data,
@@ -89,7 +96,8 @@ int main(void) {
     /* ---- our writer -> our reader: exact int16 / 32768 */
     enum { N = 1601 };
     float src[N];
-    for (int i = 0; i < N; i++) src[i] = 0.8f * sinf(0.05f * (float)i) + (i == 7 ? 2.0f : 0.0f);
+    for (int i = 0; i < N; i++)
+        src[i] = 0.8f * sinf(0.05f * (float)i) + (i == 7 ? 2.0f : 0.0f);
     char ref[600];
     snprintf(ref, sizeof ref, "%s", tmp("ref.wav"));
     VOX_CHECK(&ts, vox_wav_write_pcm16(ref, src, N, 16000, &err) == VOX_OK, "write: %s", err.msg);
@@ -97,20 +105,26 @@ int main(void) {
     vox_wav_info ia = {0};
     VOX_CHECK(&ts, vox_wav_read(ref, &a, &ia, &err) == VOX_OK, "read ref: %s", err.msg);
     if (!a) return vox_test_done(&ts, "test_wav");
-    VOX_CHECK(&ts, ia.n_frames == N && ia.sample_rate == 16000 && ia.channels == 1 && ia.bits == 16 &&
-                       ia.format == VOX_WAV_PCM, "ref info: %zu frames %d Hz %d ch %d bits",
-              ia.n_frames, ia.sample_rate, ia.channels, ia.bits);
+    VOX_CHECK(&ts,
+              ia.n_frames == N && ia.sample_rate == 16000 && ia.channels == 1 && ia.bits == 16 &&
+                  ia.format == VOX_WAV_PCM,
+              "ref info: %zu frames %d Hz %d ch %d bits", ia.n_frames, ia.sample_rate, ia.channels,
+              ia.bits);
     int bad = 0;
     for (int i = 0; i < N; i++) {
         double q = (double)src[i] * 32768.0;
         q = q >= 32767.0 ? 32767.0 : q <= -32768.0 ? -32768.0 : (double)lround(q);
         if (a[i] != (float)(q / 32768.0)) bad++;
     }
-    VOX_CHECK(&ts, bad == 0, "writer/reader round trip: %d samples differ from round(x*32768)/32768", bad);
+    VOX_CHECK(&ts, bad == 0,
+              "writer/reader round trip: %d samples differ from round(x*32768)/32768", bad);
     VOX_CHECK(&ts, a[7] == 32767.0f / 32768.0f, "clipping: sample 7 = %.9g", a[7]);
 
     /* ---- lossless re-encodings by sox (24-bit is WAVE_FORMAT_EXTENSIBLE, float has 'fact') */
-    static const struct { const char *name, *args; int bits, format; } var[] = {
+    static const struct {
+        const char *name, *args;
+        int bits, format;
+    } var[] = {
         {"f32.wav", "-e floating-point -b 32", 32, VOX_WAV_FLOAT},
         {"f64.wav", "-e floating-point -b 64", 64, VOX_WAV_FLOAT},
         {"s24.wav", "-e signed-integer -b 24", 24, VOX_WAV_PCM},
@@ -129,12 +143,14 @@ int main(void) {
         int rc = vox_wav_read(tmp(var[v].name), &b, &ib, &err);
         VOX_CHECK(&ts, rc == VOX_OK, "%s: %s", var[v].name, err.msg);
         if (rc != VOX_OK) continue;
-        VOX_CHECK(&ts, ib.n_frames == N && ib.bits == var[v].bits && ib.format == var[v].format &&
-                           ib.sample_rate == 16000,
+        VOX_CHECK(&ts,
+                  ib.n_frames == N && ib.bits == var[v].bits && ib.format == var[v].format &&
+                      ib.sample_rate == 16000,
                   "%s info: %zu frames, %d bits, format %d", var[v].name, ib.n_frames, ib.bits,
                   ib.format);
         int d = 0;
-        for (int i = 0; i < N && ib.n_frames == N; i++) d += b[i] != a[i];
+        for (int i = 0; i < N && ib.n_frames == N; i++)
+            d += b[i] != a[i];
         VOX_CHECK(&ts, d == 0, "%s: %d samples differ from the 16-bit original (exact expected)",
                   var[v].name, d);
         free(b);
@@ -143,7 +159,8 @@ int main(void) {
     /* ---- 8-bit unsigned: exact for values that are multiples of 1/128 */
     {
         float s8[64];
-        for (int i = 0; i < 64; i++) s8[i] = (float)((i % 17) - 8) / 128.0f;
+        for (int i = 0; i < 64; i++)
+            s8[i] = (float)((i % 17) - 8) / 128.0f;
         const char *p16 = tmp("for8.wav"), *p8 = tmp("u8.wav");
         vox_wav_write_pcm16(p16, s8, 64, 16000, &err);
         char cmd[1300];
@@ -151,9 +168,11 @@ int main(void) {
         float *b = NULL;
         vox_wav_info ib = {0};
         int rc = sh(cmd) == 0 ? vox_wav_read(p8, &b, &ib, &err) : -1;
-        VOX_CHECK(&ts, rc == VOX_OK && ib.bits == 8 && ib.n_frames == 64, "u8: rc %d %s", rc, err.msg);
+        VOX_CHECK(&ts, rc == VOX_OK && ib.bits == 8 && ib.n_frames == 64, "u8: rc %d %s", rc,
+                  err.msg);
         int d = 0;
-        for (int i = 0; rc == VOX_OK && i < 64; i++) d += b[i] != s8[i];
+        for (int i = 0; rc == VOX_OK && i < 64; i++)
+            d += b[i] != s8[i];
         VOX_CHECK(&ts, d == 0, "u8: %d samples differ", d);
         free(b);
     }
@@ -161,7 +180,8 @@ int main(void) {
     /* ---- stereo: channel average (sox -M merges two mono files into L/R) */
     {
         float s2[N];
-        for (int i = 0; i < N; i++) s2[i] = 0.3f * cosf(0.011f * (float)i);
+        for (int i = 0; i < N; i++)
+            s2[i] = 0.3f * cosf(0.011f * (float)i);
         const char *p2 = tmp("other.wav"), *ps = tmp("stereo.wav");
         vox_wav_write_pcm16(p2, s2, N, 16000, &err);
         float *r2 = NULL;
@@ -171,8 +191,8 @@ int main(void) {
         float *b = NULL;
         vox_wav_info ib = {0};
         int rc = sh(cmd) == 0 ? vox_wav_read(ps, &b, &ib, &err) : -1;
-        VOX_CHECK(&ts, rc == VOX_OK && ib.channels == 2 && ib.n_frames == N, "stereo: rc %d ch %d %s",
-                  rc, ib.channels, err.msg);
+        VOX_CHECK(&ts, rc == VOX_OK && ib.channels == 2 && ib.n_frames == N,
+                  "stereo: rc %d ch %d %s", rc, ib.channels, err.msg);
         int d = 0;
         for (int i = 0; rc == VOX_OK && r2 && i < N; i++)
             d += b[i] != (float)(((double)a[i] + (double)r2[i]) / 2.0);
@@ -187,14 +207,18 @@ int main(void) {
         VOX_CHECK(&ts, vox_wav_write_pcm16(p, src, 800, 8000, &err) == VOX_OK, "%s", err.msg);
         float *b = NULL;
         vox_wav_info ib = {0};
-        VOX_CHECK(&ts, vox_wav_read(p, &b, &ib, &err) == VOX_OK && ib.sample_rate == 8000 &&
-                           ib.n_frames == 800, "8 kHz: rate %d frames %zu", ib.sample_rate, ib.n_frames);
+        VOX_CHECK(&ts,
+                  vox_wav_read(p, &b, &ib, &err) == VOX_OK && ib.sample_rate == 8000 &&
+                      ib.n_frames == 800,
+                  "8 kHz: rate %d frames %zu", ib.sample_rate, ib.n_frames);
         free(b);
         char cmd[1300];
         snprintf(cmd, sizeof cmd, "sox -D '%s' -r 8000 '%s'", ref, tmp("sox8k.wav"));
         b = NULL;
         int rc = sh(cmd) == 0 ? vox_wav_read(tmp("sox8k.wav"), &b, &ib, &err) : -1;
-        VOX_CHECK(&ts, rc == VOX_OK && ib.sample_rate == 8000 && (ib.n_frames == 800 || ib.n_frames == 801),
+        VOX_CHECK(&ts,
+                  rc == VOX_OK && ib.sample_rate == 8000 &&
+                      (ib.n_frames == 800 || ib.n_frames == 801),
                   "sox 8 kHz: rc %d rate %d frames %zu", rc, ib.sample_rate, ib.n_frames);
         free(b);
     }
@@ -207,7 +231,8 @@ int main(void) {
         float *b = NULL;
         vox_wav_info ib = {0};
         int rc = vox_wav_read_mem(img, len, "mem.wav", &b, &ib, &err);
-        VOX_CHECK(&ts, rc == VOX_OK && ib.n_frames == 5 && ib.sample_rate == 22050, "mem: %s", err.msg);
+        VOX_CHECK(&ts, rc == VOX_OK && ib.n_frames == 5 && ib.sample_rate == 22050, "mem: %s",
+                  err.msg);
         VOX_CHECK(&ts, rc == VOX_OK && b[1] == 0.5f && b[2] == -0.5f && b[4] == -1.0f,
                   "mem samples after an odd LIST chunk");
         free(b);
@@ -252,7 +277,8 @@ int main(void) {
     /* ---- error paths on files */
     {
         const char *p0 = tmp("empty.wav");
-        VOX_CHECK(&ts, vox_wav_write_pcm16(p0, NULL, 0, 16000, &err) == VOX_OK, "write 0: %s", err.msg);
+        VOX_CHECK(&ts, vox_wav_write_pcm16(p0, NULL, 0, 16000, &err) == VOX_OK, "write 0: %s",
+                  err.msg);
         expect_error(&ts, p0, "contains no audio");
 
         const char *pt = tmp("trunc.wav");
