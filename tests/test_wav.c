@@ -138,6 +138,15 @@ int main(void) {
             VOX_CHECK(&ts, 0, "sox failed for %s", var[v].name);
             continue;
         }
+        if (strstr(var[v].name, "s24") || strstr(var[v].name, "s16x")) {
+            /* sox writes these as WAVE_FORMAT_EXTENSIBLE: make sure the path is exercised */
+            uint8_t h[22] = {0};
+            FILE *f = fopen(tmp(var[v].name), "rb");
+            size_t got = f ? fread(h, 1, 22, f) : 0;
+            if (f) fclose(f);
+            VOX_CHECK(&ts, got == 22 && h[20] == 0xFE && h[21] == 0xFF,
+                      "%s: expected a WAVE_FORMAT_EXTENSIBLE header from sox", var[v].name);
+        }
         float *b = NULL;
         vox_wav_info ib = {0};
         int rc = vox_wav_read(tmp(var[v].name), &b, &ib, &err);
