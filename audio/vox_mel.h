@@ -56,6 +56,13 @@ typedef struct vox_mel_config {
     double global_log_mel_max; /* fixed floor = this - 8, e.g. 1.5 */
 } vox_mel_config;
 
+/* Fill *cfg from a Voxtral Realtime params.json: the keys under
+ * multimodal.whisper_model_args.encoder_args.audio_encoding_args (all required:
+ * sampling_rate, num_mel_bins, hop_length, window_size, global_log_mel_max), f_min 0 and
+ * f_max 8000 (fixed upstream). Defined in mel_params.c (needs lm/ vox_params). */
+struct vox_params;
+int vox_mel_config_from_params(const struct vox_params *p, vox_mel_config *cfg, vox_error *err);
+
 typedef enum { VOX_MEL_PAD_REFLECT = 0, VOX_MEL_PAD_ZERO = 1 } vox_mel_pad;
 
 typedef struct vox_mel vox_mel;
