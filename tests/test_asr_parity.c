@@ -298,6 +298,22 @@ static void one_fixture(vox_backend *be, const char *fixdir, const char *name, i
         VOX_CHECK(&T, vox_asr_feed(s, pcm, wi.n_frames, &e) == VOX_OK, "feed: %s", e.msg);
         VOX_CHECK(&T, vox_asr_finish(s, &e) == VOX_OK, "finish: %s", e.msg);
         collect(s, &off);
+        {
+            size_t len;
+            const char *txt = vox_asr_get_text(s, &len);
+            cJSON *jt = cJSON_GetObjectItem(meta, "text");
+            if (cJSON_IsString(jt)) {
+                const char *r = jt->valuestring;
+                size_t rl = strlen(r);
+                while (len && *txt == ' ') txt++, len--;
+                while (rl && *r == ' ') r++, rl--;
+                while (len && txt[len - 1] == ' ') len--;
+                while (rl && r[rl - 1] == ' ') rl--;
+                int ok = len == rl && !memcmp(txt, r, rl);
+                printf("  text: %zu bytes, %s mistral-common's decode\n", len, ok ? "equal to" : "DIFFERENT from");
+                VOX_CHECK(&T, ok, "%s: text differs from mistral-common's decode", name);
+            }
+        }
         cmp("mel", tp.mel, vox_st_find(ref, "mel"), TM, NM, 1, 1e-3);
         cmp("conv_out", tp.conv, vox_st_find(ref, "conv_out"), TM / 2, E, 0, TOL_ACT);
         cmp("enc_out", tp.enc, vox_st_find(ref, "enc_out"), TM / 2, E, 0, TOL_ACT);
