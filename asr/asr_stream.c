@@ -267,6 +267,12 @@ vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr
         dcap = o.dec_ctx + s->P;
         s->pos_limit = o.dec_ctx < m->max_pos ? o.dec_ctx : m->max_pos;
     }
+    if (o.max_dec_pos > 0 && o.max_dec_pos < s->pos_limit) s->pos_limit = o.max_dec_pos;
+    if (s->pos_limit <= s->P) {
+        vox_set_error(err, VOX_ERR_ARG, "decoder position limit %lld must exceed the prompt length %d",
+                      (long long)s->pos_limit, s->P);
+        goto fail;
+    }
     for (int l = 0; l < nd; l++)
         if (vox_lm_kv_alloc(be, &s->dec_kv[l], dcap, m->dec.n_kv_heads * m->dec.head_dim, err)) goto fail;
     if (!(s->fold = balloc(be, (size_t)nd * D * 4, err))) goto fail;

@@ -69,7 +69,9 @@ typedef struct vox_asr_opts {
     int watchdog;        /* 1: restart the decoder on ruts / mid-stream EOS / limits (default) */
     int rut_tokens;      /* consecutive non-text tokens before a restart (default 250 = 20 s) */
     int max_chunk_tokens;/* audio tokens per encoder pass (default 16) */
-    int64_t dec_ctx;     /* decoder ring positions when the model has no window (default 8192) */
+    int64_t dec_ctx;     /* decoder ring positions when the model has no window or a window
+                            larger than this (then also the restart position; default 8192) */
+    int64_t max_dec_pos; /* restart the decoder at this position (0: model_max_length) */
 } vox_asr_opts;
 
 void vox_asr_opts_default(vox_asr_opts *o);
