@@ -204,7 +204,15 @@ static int load_weights(vox_asr_model *m, vox_error *err) {
                              "%s: %d tensors, expected %d for %d encoder and %d decoder layers "
                              "(params.json)", vox_st_path(m->st), have, want, ne, nd);
     }
-    for (int i = 0; i < have; i++) m->info.weight_bytes += vox_st_at(m->st, i)->nbytes;
+    for (int i = 0; i < have; i++) {
+        const vox_st_tensor *t = vox_st_at(m->st, i);
+        m->info.weight_bytes += t->nbytes;
+        if (!strncmp(t->name, ENC_PREFIX, strlen(ENC_PREFIX)) ||
+            !strncmp(t->name, MM_PREFIX "audio_language_projection", strlen(MM_PREFIX "audio_language_projection")))
+            m->info.enc_bytes += t->nbytes;
+        else
+            m->info.dec_bytes += t->nbytes;
+    }
     return VOX_OK;
 }
 

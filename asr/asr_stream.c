@@ -72,6 +72,7 @@ struct vox_asr_stream {
     int text_taken;
 
     vox_asr_taps taps;
+    vox_asr_stats stats;
     asr_batch b;
 };
 
@@ -322,6 +323,8 @@ void vox_asr_stream_set_taps(vox_asr_stream *s, const vox_asr_taps *t) {
     else memset(&s->taps, 0, sizeof s->taps);
     if (s->taps.t_cond) memcpy(s->taps.t_cond, s->t_cond, (size_t)s->m->dec.dim * sizeof(float));
 }
+
+void vox_asr_stream_stats(const vox_asr_stream *s, vox_asr_stats *out) { *out = s->stats; }
 
 int vox_asr_stream_delay_tokens(const vox_asr_stream *s) { return s->n_delay; }
 int64_t vox_asr_stream_restarts(const vox_asr_stream *s) { return s->restarts; }
@@ -596,6 +599,7 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
         b->k_tok[i] = enc_tokens_ready(S[i]);
         enc_rows += b->k_tok[i] * m->ds;
     }
+    double t_enc = vox_time_now();
     if (enc_rows > 0) {
         if (batch_reserve(m, be, b, n, enc_rows, 0, err)) return err ? err->code : VOX_ERR_NOMEM;
         int ns = 0, row = 0;
@@ -638,6 +642,8 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             trow += k;
         }
         nprog += ns;
+        S[0]->stats.enc_sec += vox_time_now() - t_enc;
+        S[0]->stats.enc_frames += enc_rows;
     }
 
     /* ---- decoder: prefill or one step per stream, one pass ---- */
@@ -647,6 +653,7 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
         b->dec_rows[i] = r;
         dec_rows += r;
     }
+    double t_dec = vox_time_now();
     if (dec_rows > 0) {
         if (batch_reserve(m, be, b, n, 0, dec_rows, err)) return err ? err->code : VOX_ERR_NOMEM;
         int row = 0;
@@ -710,6 +717,14 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             }
         }
         nprog += ns;
+        double dt = vox_time_now() - t_dec;
+        if (dec_rows > ns) {
+            S[0]->stats.prefill_sec += dt;
+            S[0]->stats.prefills++;
+        } else {
+            S[0]->stats.dec_sec += dt;
+            S[0]->stats.dec_passes++;
+        }
     }
     if (progress) *progress = nprog;
     return VOX_OK;

@@ -51,6 +51,8 @@ typedef struct vox_asr_info {
     int default_delay_ms;   /* tekken.json audio.transcription_delay_ms */
     int bos, eos, pad, word; /* special ids from tekken.json */
     size_t weight_bytes;    /* bytes of all tensors */
+    size_t enc_bytes;       /* conv stem + encoder + adapter tensors */
+    size_t dec_bytes;       /* decoder tensors incl. the embedding / tied LM head */
 } vox_asr_info;
 
 vox_asr_model *vox_asr_model_load(const char *dir, vox_backend *be, vox_log_level log,
@@ -120,6 +122,17 @@ const char *vox_asr_get_text(vox_asr_stream *s, size_t *len);
 
 int vox_asr_stream_delay_tokens(const vox_asr_stream *s);
 int64_t vox_asr_stream_restarts(const vox_asr_stream *s);
+
+/* Time spent by vox_asr_step calls in which this stream was streams[0] (the whole batch). */
+typedef struct vox_asr_stats {
+    double enc_sec;     /* conv stem + encoder + adapter */
+    int64_t enc_frames; /* encoder frames computed (all streams of those batches) */
+    double prefill_sec; /* decoder passes that contained a prompt prefill */
+    int64_t prefills;
+    double dec_sec;     /* decoder passes of single steps only */
+    int64_t dec_passes; /* such passes (one token for each stream in the batch) */
+} vox_asr_stats;
+void vox_asr_stream_stats(const vox_asr_stream *s, vox_asr_stats *out);
 
 /* Test taps: host arrays the stream fills as it computes (absolute row indices; rows beyond a
  * capacity are not stored). Any pointer may be NULL. */
