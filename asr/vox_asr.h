@@ -83,8 +83,8 @@ vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr
                                            vox_error *err);
 void vox_asr_stream_free(vox_asr_stream *s);
 
-/* Queue n samples (float, 16 kHz mono, any n incl. 0) without computing. NaN/Inf: VOX_ERR_ARG
- * (nothing queued). After finish: VOX_ERR_ARG. */
+/* Queue n samples (float, 16 kHz mono, any n incl. 0): only the log-mel front end runs, the
+ * model runs in vox_asr_step. NaN/Inf: VOX_ERR_ARG (nothing queued). After finish: VOX_ERR_ARG. */
 int vox_asr_push(vox_asr_stream *s, const float *pcm, size_t n, vox_error *err);
 /* push + run the stream until it has nothing more to do (n = 1 batches). */
 int vox_asr_feed(vox_asr_stream *s, const float *pcm, size_t n, vox_error *err);
@@ -98,8 +98,9 @@ int vox_asr_done(const vox_asr_stream *s);
 /* Advance each of n streams by what is ready: encoder on up to max_chunk_tokens new audio
  * tokens, then at most one decoder step (or the prompt prefill), all streams in one pass over
  * the weights (matmuls over one row per stream; attention per stream over its own rings).
- * Streams may use different models only if... they may not: all must share m. *progress (may be
- * NULL) = number of streams that did anything. */
+ * All streams must belong to m. The batch's scratch buffers belong to streams[0] (grown the
+ * first time a larger batch is seen). *progress (may be NULL) = number of streams that did
+ * anything; 0 means every stream waits for audio (or is done). */
 int vox_asr_step(const vox_asr_model *m, vox_asr_stream **streams, int n, int *progress,
                  vox_error *err);
 

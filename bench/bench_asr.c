@@ -45,6 +45,7 @@ static void fill_audio(float *x, size_t n, unsigned seed) {
 
 int main(int argc, char **argv) {
     vox_blas_ensure_core(argc, argv);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *dir = NULL;
     double seconds = 2.0;
     int steps = 3, threads = 0, maxn = 8;

@@ -144,7 +144,6 @@ int vox_lm_scratch_reserve(vox_lm_scratch *sc, const vox_lm_dims *d, int n_rows,
     size_t qd = (size_t)d->n_heads * d->head_dim, kvd = (size_t)d->n_kv_heads * d->head_dim;
     size_t need[7] = {(size_t)d->dim, qd, kvd, kvd, qd, (size_t)d->hidden, (size_t)d->hidden};
     float **bufs[7] = {&sc->xn, &sc->q, &sc->k, &sc->v, &sc->att, &sc->h1, &sc->h3};
-    /* the attention output row must also hold a dim-wide row (wo output goes to xn) */
     for (int i = 0; i < 7; i++) {
         size_t want = need[i] * (size_t)n_rows;
         if (want <= sc->cap_floats[i]) continue;
