@@ -92,6 +92,10 @@ int vox_asr_feed(vox_asr_stream *s, const float *pcm, size_t n, vox_error *err);
 int vox_asr_flush(vox_asr_stream *s, vox_error *err);
 /* Append the right padding, end the signal, decode to the end (or EOS). Further feeds fail. */
 int vox_asr_finish(vox_asr_stream *s, vox_error *err);
+/* finish without decoding: append the right padding and end the signal; the remaining
+ * decoding then happens in vox_asr_step (e.g. batched with other streams) and a later
+ * vox_asr_finish only completes it. */
+int vox_asr_end(vox_asr_stream *s, vox_error *err);
 /* 1 when finished and nothing is left to decode. */
 int vox_asr_done(const vox_asr_stream *s);
 
