@@ -112,10 +112,15 @@ int main(int argc, char **argv) {
             fwrite(txt, 1, len, stdout);
             printf("\n");
         }
-        if (verbose && !rc)
-            fprintf(stderr, "vox-transcribe: %s: %.2f s of audio in %.2f s (RTF %.3f)\n", files[f],
-                    (double)wi.n_frames / wi.sample_rate, vox_time_now() - t1,
-                    (vox_time_now() - t1) / ((double)wi.n_frames / wi.sample_rate));
+        if (verbose && !rc) {
+            vox_asr_stats st;
+            vox_asr_stream_stats(s, &st);
+            double dur = (double)wi.n_frames / wi.sample_rate, wall = vox_time_now() - t1;
+            fprintf(stderr, "vox-transcribe: %s: %.2f s of audio in %.2f s (RTF %.3f); encoder %.2f s "
+                    "(%lld frames), prefill %.2f s, decoder %lld steps %.1f ms/step\n", files[f], dur, wall,
+                    wall / dur, st.enc_sec, (long long)st.enc_frames, st.prefill_sec, (long long)st.dec_passes,
+                    st.dec_passes ? 1e3 * st.dec_sec / (double)st.dec_passes : 0.0);
+        }
         vox_asr_stream_free(s);
         free(pcm);
     }
