@@ -8,7 +8,8 @@
  * query's visible keys first .. qp (vox_attn_first_key), taken in position order; the ring slot
  * of position p is p % cap (the host checks that the ring still holds every needed position).
  * Each of the block's ATT_WARPS warps takes ATT_KU keys at a time (independent loads for
- * latency hiding): lane l holds dims l, l+32, ... of q and of its accumulator; the dot products
+ * latency hiding): lane l holds dims l, l+32, ... of q and of its accumulator (a template on
+ * the dims per lane, so head_dim 64 / 128 keep 2 / 4 floats each in registers); the dot products
  * are reduced with warp shuffles; softmax is the online form (running max m, sum l, accumulator
  * rescaled by exp(m_old - m_new)). The warps' (m, l, acc) are merged in shared memory. With one
  * split the block writes acc / l; otherwise it stores (acc, m, l) and merge_kernel combines the
@@ -19,7 +20,6 @@
 
 #define ATT_WARPS 4
 #define ATT_KU 4                       /* keys per warp per iteration */
-#define ATT_T (CU_ATT_MAX_HD / 32)     /* dims per lane */
 #define ATT_MIN_KEYS_PER_SPLIT 128
 #define ATT_MAX_SPLITS 64
 
@@ -74,6 +74,8 @@ struct att_args {
     float scale;
 };
 
+/* ATT_T = dims per lane: 2, 4, 8 or 16 (head_dim up to 64, 128, 256, 512). */
+template <int ATT_T>
 __global__ void __launch_bounds__(ATT_WARPS * 32) attn_kernel(att_args a) {
     extern __shared__ float sh[]; /* ATT_WARPS x (hd + 2) */
     const int i = blockIdx.x, h = blockIdx.y, s = blockIdx.z;
@@ -284,7 +286,10 @@ int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_
     }
     size_t shmem = (size_t)ATT_WARPS * (head_dim + 2) * sizeof(float);
     dim3 grid((unsigned)nq, (unsigned)n_heads, (unsigned)S);
-    attn_kernel<<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
+    if (head_dim <= 64) attn_kernel<2><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
+    else if (head_dim <= 128) attn_kernel<4><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
+    else if (head_dim <= 256) attn_kernel<8><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
+    else attn_kernel<16><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
     if ((rc = cu_check_launch(be, op))) return rc;
     if (S > 1) {
         merge_kernel<<<dim3((unsigned)nq, (unsigned)n_heads), 128, 0, im->stream>>>(a);
