@@ -520,7 +520,8 @@ static const named_special specials_common[] = {
 };
 static const named_special specials_rt[] = {{34, "[REPEAT_AUDIO_TEXT]"}};
 static const named_special specials_tts[] = {
-    {26, "[OUTPUT_AUDIO]"}, {35, "[REPEAT_AUDIO_TEXT]"}, {36, "[NEXT_AUDIO_TEXT]"}};
+    {26, "[OUTPUT_AUDIO]"}, {34, "[TRANSCRIBE]"}, {35, "[REPEAT_AUDIO_TEXT]"},
+    {36, "[NEXT_AUDIO_TEXT]"}};
 
 static const char *special_name(int rank, int tts) {
     for (size_t i = 0; i < sizeof specials_common / sizeof specials_common[0]; i++)

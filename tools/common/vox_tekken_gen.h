@@ -18,7 +18,9 @@
  *   18 [/SYSTEM_PROMPT], 19 [TOOL_CONTENT], 24 [AUDIO], 25 [BEGIN_AUDIO],
  *   32 [STREAMING_PAD], 33 [STREAMING_WORD], and
  *   realtime (tts == 0): 34 [REPEAT_AUDIO_TEXT];
- *   TTS (tts != 0): 26 [OUTPUT_AUDIO], 35 [REPEAT_AUDIO_TEXT], 36 [NEXT_AUDIO_TEXT].
+ *   TTS (tts != 0): 26 [OUTPUT_AUDIO], 34 [TRANSCRIBE], 35 [REPEAT_AUDIO_TEXT],
+ *   36 [NEXT_AUDIO_TEXT] ([TRANSCRIBE] because mistral-common's InstructTokenizerV7 requires
+ *   it for a non-streaming audio block; its rank 34 is inferred, not from a real file).
  * (spec/voxtral-realtime.md section 6, spec/voxtral-tts.md section 2.2, mistral-common
  * Tekkenizer.DEPRECATED_SPECIAL_TOKENS.) n_special must exceed the highest named rank.
  *
