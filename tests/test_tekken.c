@@ -286,11 +286,38 @@ static void check_fixture(vox_test_state *ts, const char *name) {
         free(ids);
         n_dec++;
     }
+    /* 6. pre-split spans (tiktoken's piece boundaries) */
+    const cJSON *spl = cJSON_GetObjectItemCaseSensitive(fx, "split");
+    int n_spl = 0, spl_bad = 0;
+    cJSON_ArrayForEach(v, spl) {
+        size_t tl;
+        unsigned char *text = unhex(cJSON_GetObjectItemCaseSensitive(v, "hex")->valuestring, &tl);
+        size_t n_want;
+        int32_t *want = json_ids(cJSON_GetObjectItemCaseSensitive(v, "spans"), &n_want);
+        size_t *got = NULL, n_got = 0;
+        rc = vox_tekken_pieces(t, (const char *)text, tl, &got, &n_got, &err);
+        int same = rc == VOX_OK && 2 * n_got == n_want;
+        for (size_t i = 0; same && i < n_want; i++) same = got[i] == (size_t)want[i];
+        if (!same && spl_bad++ < 8) {
+            fprintf(stderr, "%s split %d (hex %s): got", name, n_spl,
+                    cJSON_GetObjectItemCaseSensitive(v, "hex")->valuestring);
+            for (size_t i = 0; i < 2 * n_got && i < 16; i++) fprintf(stderr, " %zu", got[i]);
+            fprintf(stderr, " | want");
+            for (size_t i = 0; i < n_want && i < 16; i++) fprintf(stderr, " %d", want[i]);
+            fprintf(stderr, "\n");
+        }
+        VOX_CHECK(ts, same, "%s split case %d", name, n_spl);
+        free(got);
+        free(want);
+        free(text);
+        n_spl++;
+    }
     VOX_CHECK(ts, n_split == 0, "%s: %d streaming chunks ended inside a character", name,
               n_split);
     VOX_CHECK(ts, n_enc >= 200 && n_dec >= 100, "%s: %d encode, %d decode cases", name, n_enc,
               n_dec);
-    printf("%s: %d encode cases, %d decode cases checked\n", name, n_enc, n_dec);
+    VOX_CHECK(ts, n_spl >= 200, "%s: %d split cases", name, n_spl);
+    printf("%s: %d encode, %d decode, %d split cases checked\n", name, n_enc, n_dec, n_spl);
     vox_tekken_free(t);
     cJSON_Delete(fx);
 }

@@ -19,6 +19,7 @@ The CI never runs this; tests/test_tekken.c compares the C tokenizer with the co
 
 import argparse
 import hashlib
+import re
 import json
 import os
 import random
@@ -110,6 +111,7 @@ ALPHABET = (list("abcdefghijklmnopqrstuvwxyz") * 4 + list("ABCDEFGHIJKLMNOPQRSTU
             ["а", "б", "в", "П", "Ж", "α", "β", "Ω", "ع", "ب", "न", "म", "ส"] +
             ["😀", "👍", "🏽", "\u200d", "🌍", "❤", "\ufe0f", "🇫", "🇷", "—", "…", "“", "”", "€"] +
             ["\u00a0", "\u2003", "\u3000", "\u0085", "\u2028", "\u180e", "\u200b"] +
+            ["\u0897", "\u1c89", "\U00031350", "\U00011f04", "\U0001e4d0"] +
             [" the", " and", " of", " to", " is", "ing", "tion", " was", " that"] * 3)
 
 
@@ -118,6 +120,51 @@ def random_strings(rng, n):
     for _ in range(n):
         k = rng.randint(1, 40)
         out.append("".join(rng.choice(ALPHABET) for _ in range(k)))
+    return out
+
+
+def tik_pieces(pat, s):
+    """tiktoken's pre-split of s: with every substring of s in the vocab, each regex piece is
+    exactly one token, so the token byte lengths are the piece boundaries."""
+    import tiktoken
+    ranks = {bytes([i]): i for i in range(256)}
+    subs = set()
+    for i in range(len(s)):
+        for j in range(i + 1, len(s) + 1):
+            subs.add(s[i:j].encode())
+    for b in sorted(subs, key=lambda b: (len(b), b)):
+        if b not in ranks:
+            ranks[b] = len(ranks)
+    enc = tiktoken.Encoding("split", pat_str=pat, mergeable_ranks=ranks, special_tokens={})
+    out, pos = [], 0
+    for t in enc.encode(s):
+        n = len(enc.decode_single_token_bytes(t))
+        out += [pos, pos + n]
+        pos += n
+    return out
+
+
+def split_strings(rng):
+    """Inputs whose piece boundaries are sensitive to the regex engine's Unicode tables: code
+    points from lm/tekken_unicode.h (letters/marks/digits newer than PCRE2's tables), every
+    White_Space character, and some hand strings."""
+    hdr = open(os.path.join(os.path.dirname(__file__), "..", "..", "lm", "tekken_unicode.h")).read()
+    cps = []
+    for lo, hi in re.findall(r"\{0x([0-9A-F]+), 0x([0-9A-F]+)\}", hdr):
+        lo, hi = int(lo, 16), int(hi, 16)
+        if hi:
+            cps += sorted({lo, hi, rng.randint(lo, hi)})
+    out = []
+    for cp in cps:
+        c = chr(cp)
+        out += ["a" + c + "b", " " + c + " x", c + c, "A" + c, "1" + c + "2"]
+    ws = ["\t", "\n", "\r", " ", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u180e", "\u2000",
+          "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\u200b", "x", ".", "1"]
+    for a in ws:
+        for b in ws:
+            out.append("q" + a + b + "q")
+        out += [a, a + a + "Z", " " + a + " x", a + "\n"]
+    out += hand_strings()[:120]
     return out
 
 
@@ -239,6 +286,10 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         decode.append({"ids": ids, "ignore_hex": hexs(ign), "keep_hex": hexs(keep),
                        "raise_ok": raise_ok, "ignore": ign})
 
+    split = []
+    for st in split_strings(random.Random(5)):
+        split.append({"hex": hexs(st), "spans": tik_pieces(raw["config"]["pattern"], st)})
+
     fixture = {
         "about": "mistral-common Tekkenizer on a tekken.json from vox_tekken_gen (tests/reference/tok_ref.py)",
         "generator": {k: cfg[k] for k in ["n_special", "default_vocab_size", "n_vocab_stored",
@@ -251,6 +302,7 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         "special": special,
         "encode": encode,
         "decode": decode,
+        "split": split,
     }
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, cfg["name"] + ".json")
