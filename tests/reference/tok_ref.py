@@ -38,6 +38,8 @@ CONFIGS = [
          seed=1, delay_ms=480, real_pattern=1, tts=0, version="v7", voices={}),
     dict(name="tekken_alt", n_special=40, default_vocab_size=740, n_vocab_stored=1500,
          seed=12345, delay_ms=0, real_pattern=0, tts=0, version="v3", voices={}),
+    dict(name="tekken_big", n_special=1000, default_vocab_size=131072, n_vocab_stored=150000,
+         seed=2026, delay_ms=480, real_pattern=1, tts=0, version="v7", voices={}),
     dict(name="tekken_tts", n_special=1000, default_vocab_size=4000, n_vocab_stored=3500,
          seed=7, delay_ms=0, real_pattern=1, tts=1, version="v7",
          voices={"casual_male": 147, "neutral_female": 93}),
@@ -270,7 +272,7 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         ids = tok.encode(s, bos=False, eos=False)
         back = tok.decode(ids)
         assert back == s, (s, back)  # byte-level BPE is lossless on valid text
-        encode.append({"text": s, "hex": hexs(s), "ids": ids})
+        encode.append({"hex": hexs(s), "ids": ids})
     t_enc = time.time() - t0
 
     decode = []
@@ -284,11 +286,23 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         except ValueError:
             raise_ok = False
         decode.append({"ids": ids, "ignore_hex": hexs(ign), "keep_hex": hexs(keep),
-                       "raise_ok": raise_ok, "ignore": ign})
+                       "raise_ok": raise_ok})
 
+    # piece boundaries only for the two distinct patterns (the others repeat tekken_real's)
     split = []
-    for st in split_strings(random.Random(5)):
-        split.append({"hex": hexs(st), "spans": tik_pieces(raw["config"]["pattern"], st)})
+    if cfg["name"] in ("tekken_real", "tekken_alt"):
+        for st in split_strings(random.Random(5)):
+            split.append({"hex": hexs(st), "spans": tik_pieces(raw["config"]["pattern"], st)})
+
+    # TTS prompts as mistral-common builds them (encode_speech_request)
+    speech = []
+    if cfg["voices"]:
+        from mistral_common.protocol.speech.request import SpeechRequest
+        for text in ["Paris is a beautiful city!", "Hello, world.", "Très bien 你好 😀 42"]:
+            for voice in cfg["voices"]:
+                r = mt.encode_speech_request(SpeechRequest(input=text, voice=voice))
+                speech.append({"text": text, "hex": hexs(text), "voice": voice,
+                               "ids": list(r.tokens)})
 
     fixture = {
         "about": "mistral-common Tekkenizer on a tekken.json from vox_tekken_gen (tests/reference/tok_ref.py)",
@@ -303,6 +317,7 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         "encode": encode,
         "decode": decode,
         "split": split,
+        "speech": speech,
     }
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, cfg["name"] + ".json")
@@ -310,7 +325,7 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         json.dump(fixture, f, ensure_ascii=True, separators=(",", ":"))
         f.write("\n")
     print(f"{out}: {len(encode)} encode cases ({t_enc:.2f} s), {len(decode)} decode cases, "
-          f"file {len(data)} bytes")
+          f"{len(split)} split cases, {len(speech)} speech prompts, file {len(data)} bytes")
 
 
 def main():
