@@ -133,9 +133,12 @@ static const char *json_type(const cJSON *j) {
 static int get_int(const char *name, const cJSON *obj, const char *key, const char *where,
                    int64_t lo, int64_t hi, int *out, vox_error *err) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble)
+    /* range first: converting an out-of-range double to an integer is undefined */
+    if (!cJSON_IsNumber(j) || !(j->valuedouble >= -9.0e15 && j->valuedouble <= 9.0e15) ||
+        j->valuedouble != (double)(int64_t)j->valuedouble)
         return vox_set_error(err, VOX_ERR_FORMAT, "%s: %s%s: expected an integer, found %s", name,
-                             where, key, cJSON_IsNumber(j) ? "a fraction" : json_type(j));
+                             where, key,
+                             cJSON_IsNumber(j) ? "a non-integral or huge number" : json_type(j));
     int64_t v = (int64_t)j->valuedouble;
     if (v < lo || v > hi)
         return vox_set_error(err, VOX_ERR_FORMAT,
@@ -462,7 +465,7 @@ static int load_audio(vox_tekken *t, const cJSON *root, vox_error *err) {
         const cJSON *e;
         cJSON_ArrayForEach(e, vo) {
             int i = a->n_voices;
-            if (!cJSON_IsNumber(e) || e->valuedouble < 1 ||
+            if (!cJSON_IsNumber(e) || !(e->valuedouble >= 1 && e->valuedouble <= INT32_MAX) ||
                 e->valuedouble != (double)(int)e->valuedouble)
                 return vox_set_error(err, VOX_ERR_FORMAT,
                                      "%s: audio.voice_num_audio_tokens.%s: expected a positive "
@@ -913,6 +916,9 @@ int vox_tekken_encode(const vox_tekken *t, const char *text, size_t len, int32_t
         return vox_set_error(err, VOX_ERR_ARG, "vox_tekken_encode: NULL argument");
     *ids = NULL;
     *n_ids = 0;
+    if (len > (size_t)INT32_MAX / 4)
+        return vox_set_error(err, VOX_ERR_ARG, "tekken encode: input of %zu bytes is too long",
+                             len);
     const unsigned char *u = (const unsigned char *)(text ? text : "");
     size_t bad = utf8_check(u, len);
     if (bad != len)

@@ -453,6 +453,10 @@ static void check_errors(vox_test_state *ts) {
     expect_parse_error(ts, base, "\"default_num_special_tokens\": 40",
                        "\"default_num_special_tokens\": \"40\"", VOX_ERR_FORMAT,
                        "default_num_special_tokens: expected an integer, found a string");
+    expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 1e300",
+                       VOX_ERR_FORMAT, "default_vocab_size: expected an integer");
+    expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 340.5",
+                       VOX_ERR_FORMAT, "default_vocab_size: expected an integer");
     expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 341",
                        VOX_ERR_FORMAT, "entries needed, found 300");
     expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 200",
