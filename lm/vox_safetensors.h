@@ -8,8 +8,11 @@
  * vox_st_open validates the whole header before returning: well-formed JSON object, every entry
  * has a known dtype (BF16 F16 F32 I32 I64 U8), an integer shape of non-negative dims, offsets
  * begin <= end inside the data area, (product of shape) x (dtype size) == end - begin, no two
- * tensors overlap, names unique; "__metadata__" is ignored. Any violation fails with one line
- * naming the file, the tensor and what was expected versus found.
+ * tensors overlap (zero-size tensors never overlap), names unique, and each tensor's data
+ * aligned in the file to its element size (so typed reads are never misaligned; upstream pads
+ * the header to 8 bytes); "__metadata__" is ignored. Only whitespace may follow the JSON in the
+ * header. Any violation fails with one line naming the file, the tensor and what was expected
+ * versus found.
  *
  * Ownership: the vox_st_file owns the mapping and every vox_st_tensor (names, data pointers);
  * all stay valid until vox_st_close. Tensor data are read-only pointers into the mapping. A
@@ -56,7 +59,9 @@ const vox_st_tensor *vox_st_find(const vox_st_file *f, const char *name); /* NUL
 int vox_st_get(const vox_st_file *f, const char *name, int dtype, int ndim,
                const int64_t *shape, const vox_st_tensor **out, vox_error *err);
 
-/* A 2-D tensor as a backend weight matrix (CPU backend: points into the mapping). */
+/* A tensor as a backend weight matrix (CPU backend: points into the mapping): rows = shape[0],
+ * cols = product of the other dims (a conv weight [out][in][k] gives out x in*k); a 1-D tensor
+ * gives 1 x shape[0], a scalar 1 x 1. */
 vox_mat vox_st_mat(const vox_st_tensor *t);
 
 #ifdef __cplusplus
