@@ -38,7 +38,8 @@ int vox_codec_alibi_attention_ref(vox_backend *be, float *out, const float *q, i
                 const int64_t kp = k0 + j;
                 const float *kr = kv->k + (kp % kv->cap) * kv->kv_dim + (int64_t)kh * head_dim;
                 float d = 0.0f;
-                for (int e = 0; e < head_dim; e++) d += qh[e] * kr[e];
+                for (int e = 0; e < head_dim; e++)
+                    d += qh[e] * kr[e];
                 float s = d * scale + vox_alibi_bias(slopes_host[h], qp, kp);
                 scores_host[j] = s;
                 if (s > mx) mx = s;
@@ -54,7 +55,8 @@ int vox_codec_alibi_attention_ref(vox_backend *be, float *out, const float *q, i
                 const int64_t kp = k0 + j;
                 const float *vr = kv->v + (kp % kv->cap) * kv->kv_dim + (int64_t)kh * head_dim;
                 const float p = scores_host[j] / sum;
-                for (int e = 0; e < head_dim; e++) oh[e] += p * vr[e];
+                for (int e = 0; e < head_dim; e++)
+                    oh[e] += p * vr[e];
             }
         }
     }

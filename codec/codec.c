@@ -15,10 +15,10 @@
 #define TK "audio_tokenizer."
 
 typedef struct {
-    vox_mat wq, wk, wv, wo, w1, w2, w3;  /* [Q][D] [KV][D] [KV][D] [D][Q] [H][D] [D][H] [H][D] */
-    float *q_norm, *k_norm;              /* backend [Q], [KV] */
-    float *attn_norm, *ffn_norm;         /* backend [D] */
-    float *attn_scale, *ffn_scale;       /* backend [D] (LayerScale) */
+    vox_mat wq, wk, wv, wo, w1, w2, w3; /* [Q][D] [KV][D] [KV][D] [D][Q] [H][D] [D][H] [H][D] */
+    float *q_norm, *k_norm;             /* backend [Q], [KV] */
+    float *attn_norm, *ffn_norm;        /* backend [D] */
+    float *attn_scale, *ffn_scale;      /* backend [D] (LayerScale) */
 } cl_layer;
 
 typedef struct {
@@ -29,16 +29,16 @@ typedef struct {
 struct vox_codec_model {
     vox_backend *be;
     vox_codec_config c;
-    cl_conv conv0;                         /* latent -> dim, replicate padding */
-    cl_conv up[VOX_CODEC_MAX_STAGES];      /* ConvT after stage i (when has_up[i]) */
-    cl_conv outp;                          /* dim -> patch, reflect padding */
-    cl_layer *layers[VOX_CODEC_MAX_STAGES];/* [n_layers[i]] */
+    cl_conv conv0;                          /* latent -> dim, replicate padding */
+    cl_conv up[VOX_CODEC_MAX_STAGES];       /* ConvT after stage i (when has_up[i]) */
+    cl_conv outp;                           /* dim -> patch, reflect padding */
+    cl_layer *layers[VOX_CODEC_MAX_STAGES]; /* [n_layers[i]] */
     int block_of_stage[VOX_CODEC_MAX_STAGES], block_of_up[VOX_CODEC_MAX_STAGES], n_blocks;
-    float *codebook_host;                  /* [semantic_size][semantic_dim] */
-    float *slopes_host;                    /* [n_heads] */
-    void **owned;                          /* backend allocations */
+    float *codebook_host; /* [semantic_size][semantic_dim] */
+    float *slopes_host;   /* [n_heads] */
+    void **owned;         /* backend allocations */
     int n_owned, cap_owned;
-    int map_weights;                       /* CPU backend: linear weights point into the file */
+    int map_weights; /* CPU backend: linear weights point into the file */
 };
 
 /* ---- config ----------------------------------------------------------------------------- */
@@ -51,7 +51,8 @@ static int get_int(const vox_params *p, const char *pre, const char *k, int has_
     int rc = has_def ? vox_params_int_or(p, key, def, &v, err) : vox_params_int(p, key, &v, err);
     if (rc) return rc;
     if (v < lo || v > (1 << 24))
-        return vox_set_error(err, VOX_ERR_FORMAT, "%s: key '%s': expected an integer >= %d, found %lld",
+        return vox_set_error(err, VOX_ERR_FORMAT,
+                             "%s: key '%s': expected an integer >= %d, found %lld",
                              vox_params_path(p), key, lo, (long long)v);
     *out = (int)v;
     return VOX_OK;
@@ -137,16 +138,18 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
     rc = rc ? rc : get_list(p, K, "encoder_transformer_lengths_str", "2,2,2,2", el, &nel, err);
     rc = rc ? rc : get_list(p, K, "encoder_convs_kernels_str", "4,4,4,3", ek, &nek, err);
     rc = rc ? rc : get_list(p, K, "encoder_convs_strides_str", "2,2,2,1", es, &nes, err);
-    rc = rc ? rc : get_list(p, K, "decoder_transformer_lengths_str", "2,2,2,2", c->n_layers,
-                            &c->n_stages, err);
+    rc = rc ? rc
+            : get_list(p, K, "decoder_transformer_lengths_str", "2,2,2,2", c->n_layers,
+                       &c->n_stages, err);
     rc = rc ? rc : get_list(p, K, "decoder_convs_kernels_str", "3,4,4,4", c->kernel, &nk, err);
     rc = rc ? rc : get_list(p, K, "decoder_convs_strides_str", "1,2,2,2", c->stride, &ns, err);
     if (rc) return rc;
     if (channels != 1)
-        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "%s: key '%s.channels': expected 1, found %d",
-                             path, K, channels);
+        return vox_set_error(err, VOX_ERR_UNSUPPORTED,
+                             "%s: key '%s.channels': expected 1, found %d", path, K, channels);
     if (!causal)
-        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "%s: key '%s.causal': expected true", path, K);
+        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "%s: key '%s.causal': expected true", path,
+                             K);
     if (biases)
         return vox_set_error(err, VOX_ERR_UNSUPPORTED, "%s: key '%s.use_biases': expected false",
                              path, K);
@@ -154,18 +157,21 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
         return vox_set_error(err, VOX_ERR_UNSUPPORTED,
                              "%s: key '%s.conv_weight_norm': expected true", path, K);
     if (nel != nek || nel != nes || c->n_stages != nk || c->n_stages != ns)
-        return vox_set_error(err, VOX_ERR_FORMAT,
-                             "%s: '%s': encoder/decoder lengths, kernels and strides lists differ in "
-                             "length",
-                             path, K);
+        return vox_set_error(
+            err, VOX_ERR_FORMAT,
+            "%s: '%s': encoder/decoder lengths, kernels and strides lists differ in "
+            "length",
+            path, K);
     if (c->n_heads % c->n_kv_heads)
-        return vox_set_error(err, VOX_ERR_FORMAT, "%s: '%s': n_heads %d not a multiple of n_kv_heads %d",
-                             path, K, c->n_heads, c->n_kv_heads);
+        return vox_set_error(err, VOX_ERR_FORMAT,
+                             "%s: '%s': n_heads %d not a multiple of n_kv_heads %d", path, K,
+                             c->n_heads, c->n_kv_heads);
     if (c->stride[0] != 1)
-        return vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                             "%s: key '%s.decoder_convs_strides_str': expected a first stride of 1, "
-                             "found %d",
-                             path, K, c->stride[0]);
+        return vox_set_error(
+            err, VOX_ERR_UNSUPPORTED,
+            "%s: key '%s.decoder_convs_strides_str': expected a first stride of 1, "
+            "found %d",
+            path, K, c->stride[0]);
     /* windows: replay the encoder (halve per stride-2 conv), then double per decoder stride */
     int cur = window, enc_prod = 1;
     for (int i = 0; i < nel; i++) {
@@ -173,14 +179,15 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
         int conv = ek[i] != 1 || es[i] != 1 || i == nel - 1;
         if (conv && half && es[i] > 1) {
             if (es[i] != 2)
-                return vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                                     "%s: '%s': encoder stride %d: only 2x downsampling halves windows",
-                                     path, K, es[i]);
+                return vox_set_error(
+                    err, VOX_ERR_UNSUPPORTED,
+                    "%s: '%s': encoder stride %d: only 2x downsampling halves windows", path, K,
+                    es[i]);
             cur /= 2;
             if (cur < 2)
                 return vox_set_error(err, VOX_ERR_FORMAT,
-                                     "%s: '%s': sliding window %d falls below 2 in the encoder", path,
-                                     K, window);
+                                     "%s: '%s': sliding window %d falls below 2 in the encoder",
+                                     path, K, window);
         }
     }
     c->up_total = 1;
@@ -190,8 +197,8 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
             c->has_up[i] = 1;
             if (c->kernel[i + 1] < c->stride[i + 1])
                 return vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                                     "%s: '%s': decoder conv %d: kernel %d < stride %d", path, K, i + 1,
-                                     c->kernel[i + 1], c->stride[i + 1]);
+                                     "%s: '%s': decoder conv %d: kernel %d < stride %d", path, K,
+                                     i + 1, c->kernel[i + 1], c->stride[i + 1]);
             c->up_total *= c->stride[i + 1];
             if (half && c->stride[i + 1] > 1) {
                 if (c->stride[i + 1] != 2)
@@ -203,11 +210,13 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
         }
     }
     int dec_prod = 1;
-    for (int i = 0; i < c->n_stages; i++) dec_prod *= c->stride[i];
+    for (int i = 0; i < c->n_stages; i++)
+        dec_prod *= c->stride[i];
     if (enc_prod != dec_prod)
-        return vox_set_error(err, VOX_ERR_FORMAT,
-                             "%s: '%s': product of encoder strides %d != product of decoder strides %d",
-                             path, K, enc_prod, dec_prod);
+        return vox_set_error(
+            err, VOX_ERR_FORMAT,
+            "%s: '%s': product of encoder strides %d != product of decoder strides %d", path, K,
+            enc_prod, dec_prod);
     c->latent_dim = c->semantic_dim + c->acoustic_dim;
     c->samples_per_frame = c->patch_size * c->up_total;
     return VOX_OK;
@@ -215,7 +224,8 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
 
 float vox_codec_alibi_slope(int h, int n_heads) {
     int m = 1;
-    while (m * 2 <= n_heads) m *= 2;
+    while (m * 2 <= n_heads)
+        m *= 2;
     if (m == n_heads || h < m) return (float)pow(pow(2.0, -8.0 / m), h);
     /* every other slope of the 2m rule: r2^(2 (h - m)), r2 = 2^(-8 / 2m) */
     return (float)pow(pow(2.0, -8.0 / (2 * m)), 2 * (h - m));
@@ -260,10 +270,12 @@ static void to_f32(const vox_st_tensor *t, float *dst) {
         memcpy(dst, t->data, (size_t)t->numel * sizeof(float));
     } else if (t->dtype == VOX_DT_BF16) {
         const uint16_t *s = t->data;
-        for (int64_t i = 0; i < t->numel; i++) dst[i] = vox_bf16_to_f32(s[i]);
+        for (int64_t i = 0; i < t->numel; i++)
+            dst[i] = vox_bf16_to_f32(s[i]);
     } else {
         const uint16_t *s = t->data;
-        for (int64_t i = 0; i < t->numel; i++) dst[i] = vox_f16_to_f32(s[i]);
+        for (int64_t i = 0; i < t->numel; i++)
+            dst[i] = vox_f16_to_f32(s[i]);
     }
 }
 
@@ -301,8 +313,8 @@ static int mat(vox_codec_model *m, const vox_st_file *st, const char *name, int6
 
 /* Weight-normed conv `pre`.conv.parametrizations.weight.original{0,1}: g [d0,1,1], v [d0,d1,k];
  * W = g * v / ||v|| per row of dim 0. */
-static int conv(vox_codec_model *m, const vox_st_file *st, const char *pre, int d0, int d1,
-                int k, cl_conv *c, vox_error *err) {
+static int conv(vox_codec_model *m, const vox_st_file *st, const char *pre, int d0, int d1, int k,
+                cl_conv *c, vox_error *err) {
     char name[256];
     const vox_st_tensor *tg, *tv;
     snprintf(name, sizeof name, "%s.conv.parametrizations.weight.original0", pre);
@@ -324,9 +336,11 @@ static int conv(vox_codec_model *m, const vox_st_file *st, const char *pre, int 
     for (int r = 0; r < d0; r++) {
         float *row = w + (int64_t)r * cols;
         double ss = 0.0;
-        for (int64_t i = 0; i < cols; i++) ss += (double)row[i] * row[i];
+        for (int64_t i = 0; i < cols; i++)
+            ss += (double)row[i] * row[i];
         const float f = (float)((double)g[r] / sqrt(ss));
-        for (int64_t i = 0; i < cols; i++) row[i] *= f;
+        for (int64_t i = 0; i < cols; i++)
+            row[i] *= f;
     }
     void *d = dev_put(m, w, (size_t)d0 * (size_t)cols * sizeof(float), err);
     free(g);
@@ -370,7 +384,8 @@ static int layer(vox_codec_model *m, const vox_st_file *st, int blk, int l, cl_l
 
 static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
     const vox_codec_config *c = &m->c;
-    int rc = conv(m, st, TK "decoder_blocks.0", c->dim, c->latent_dim, c->kernel[0], &m->conv0, err);
+    int rc =
+        conv(m, st, TK "decoder_blocks.0", c->dim, c->latent_dim, c->kernel[0], &m->conv0, err);
     if (rc) return rc;
     m->conv0.c_in = c->latent_dim;
     m->conv0.c_out = c->dim;
@@ -386,7 +401,8 @@ static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
         if (c->has_up[i]) {
             char pre[64];
             snprintf(pre, sizeof pre, TK "decoder_blocks.%d", blk);
-            if ((rc = conv(m, st, pre, c->dim, c->dim, c->kernel[i + 1], &m->up[i], err))) return rc;
+            if ((rc = conv(m, st, pre, c->dim, c->dim, c->kernel[i + 1], &m->up[i], err)))
+                return rc;
             m->up[i].c_in = m->up[i].c_out = c->dim;
             m->up[i].stride = c->stride[i + 1];
             m->block_of_up[i] = blk++;
@@ -402,8 +418,9 @@ static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
     const vox_st_tensor *es, *cu;
     rc = get_t(st, TK "quantizer.semantic_codebook.embedding_sum", 2, c->semantic_size,
                c->semantic_dim, 0, &es, err);
-    rc = rc ? rc : get_t(st, TK "quantizer.semantic_codebook.cluster_usage", 1, c->semantic_size, 0, 0,
-                         &cu, err);
+    rc = rc ? rc
+            : get_t(st, TK "quantizer.semantic_codebook.cluster_usage", 1, c->semantic_size, 0, 0,
+                    &cu, err);
     if (rc) return rc;
     m->codebook_host = vox_malloc((size_t)es->numel * sizeof(float), err);
     float *usage = vox_malloc((size_t)cu->numel * sizeof(float), err);
@@ -421,7 +438,8 @@ static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
     free(usage);
     m->slopes_host = vox_malloc((size_t)c->n_heads * sizeof(float), err);
     if (!m->slopes_host) return VOX_ERR_NOMEM;
-    for (int h = 0; h < c->n_heads; h++) m->slopes_host[h] = vox_codec_alibi_slope(h, c->n_heads);
+    for (int h = 0; h < c->n_heads; h++)
+        m->slopes_host[h] = vox_codec_alibi_slope(h, c->n_heads);
     return VOX_OK;
 }
 
@@ -437,8 +455,9 @@ vox_codec_model *vox_codec_load(vox_backend *be, const vox_params *p, const vox_
     m->map_weights = strcmp(be->name, "cpu") == 0;
     int rc = vox_codec_config_from_params(p, NULL, &m->c, err);
     if (!rc && !m->map_weights)
-        rc = vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                           "codec: backend '%s' has no ALiBi attention op yet (CPU only)", be->name);
+        rc =
+            vox_set_error(err, VOX_ERR_UNSUPPORTED,
+                          "codec: backend '%s' has no ALiBi attention op yet (CPU only)", be->name);
     if (!rc) rc = load_all(m, st, err);
     if (rc) {
         vox_codec_free(m);
@@ -449,15 +468,19 @@ vox_codec_model *vox_codec_load(vox_backend *be, const vox_params *p, const vox_
 
 void vox_codec_free(vox_codec_model *m) {
     if (!m) return;
-    for (int i = 0; i < m->n_owned; i++) m->be->ops->free(m->be, m->owned[i]);
+    for (int i = 0; i < m->n_owned; i++)
+        m->be->ops->free(m->be, m->owned[i]);
     free(m->owned);
-    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++) free(m->layers[i]);
+    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++)
+        free(m->layers[i]);
     free(m->codebook_host);
     free(m->slopes_host);
     free(m);
 }
 
-const vox_codec_config *vox_codec_get_config(const vox_codec_model *m) { return &m->c; }
+const vox_codec_config *vox_codec_get_config(const vox_codec_model *m) {
+    return &m->c;
+}
 
 /* ---- state ------------------------------------------------------------------------------ */
 
@@ -465,26 +488,26 @@ struct vox_codec_state {
     const vox_codec_model *m;
     vox_backend *be;
     int max_frames;
-    int t_max[VOX_CODEC_MAX_STAGES]; /* rows per call at stage i */
-    int t_out_max;                   /* rows per call at the output conv */
-    float *lat_host;                 /* [max_frames][latent] */
-    float *lat;                      /* backend [max_frames][latent] */
-    float *cbuf;                     /* backend [pad0 + max_frames][latent] */
-    float *tail0;                    /* backend [pad0][latent] */
-    float *xa, *xb;                  /* backend [rows][dim], ping-pong, rows >= conv-T full */
-    float *h, *o;                    /* backend [t][dim] */
-    float *q, *att;                  /* backend [t][Q] */
-    float *k, *v;                    /* backend [t][KV] */
-    float *g, *u;                    /* backend [t][hidden] */
+    int t_max[VOX_CODEC_MAX_STAGES];    /* rows per call at stage i */
+    int t_out_max;                      /* rows per call at the output conv */
+    float *lat_host;                    /* [max_frames][latent] */
+    float *lat;                         /* backend [max_frames][latent] */
+    float *cbuf;                        /* backend [pad0 + max_frames][latent] */
+    float *tail0;                       /* backend [pad0][latent] */
+    float *xa, *xb;                     /* backend [rows][dim], ping-pong, rows >= conv-T full */
+    float *h, *o;                       /* backend [t][dim] */
+    float *q, *att;                     /* backend [t][Q] */
+    float *k, *v;                       /* backend [t][KV] */
+    float *g, *u;                       /* backend [t][hidden] */
     float *carry[VOX_CODEC_MAX_STAGES]; /* backend [k - s][dim] ConvT overlap */
     vox_kv *kv[VOX_CODEC_MAX_STAGES];   /* [n_layers[i]] rings */
     int64_t pos[VOX_CODEC_MAX_STAGES];  /* stage positions consumed */
-    float *obuf;                     /* backend [2 pad + t_out_max + 1][dim] */
-    float *otail;                    /* backend [pad][dim] */
-    float *pend;                     /* backend [pad + 1][dim] reflect priming */
+    float *obuf;                        /* backend [2 pad + t_out_max + 1][dim] */
+    float *otail;                       /* backend [pad][dim] */
+    float *pend;                        /* backend [pad + 1][dim] reflect priming */
     int n_pend;
-    float *oy;                       /* backend [t_out_max + pad + 1][patch] */
-    float *scores;                   /* host [max cap] */
+    float *oy;     /* backend [t_out_max + pad + 1][patch] */
+    float *scores; /* host [max cap] */
     int primed0, primedo;
     vox_codec_tap_fn tap;
     void *tap_ctx;
@@ -504,9 +527,11 @@ static void *st_alloc(vox_codec_state *s, size_t bytes, vox_error *err) {
 
 void vox_codec_state_free(vox_codec_state *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_owned; i++) s->be->ops->free(s->be, s->owned[i]);
+    for (int i = 0; i < s->n_owned; i++)
+        s->be->ops->free(s->be, s->owned[i]);
     free(s->owned);
-    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++) free(s->kv[i]);
+    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++)
+        free(s->kv[i]);
     free(s->lat_host);
     free(s->scores);
     free(s);
@@ -516,10 +541,12 @@ void vox_codec_state_reset(vox_codec_state *s) {
     const vox_codec_config *c = &s->m->c;
     for (int i = 0; i < c->n_stages; i++) {
         s->pos[i] = 0;
-        for (int l = 0; l < c->n_layers[i]; l++) s->kv[i][l].end = 0;
+        for (int l = 0; l < c->n_layers[i]; l++)
+            s->kv[i][l].end = 0;
         if (c->has_up[i])
             s->be->ops->zero(s->be, s->carry[i],
-                             (size_t)(c->kernel[i + 1] - c->stride[i + 1]) * c->dim * sizeof(float));
+                             (size_t)(c->kernel[i + 1] - c->stride[i + 1]) * c->dim *
+                                 sizeof(float));
     }
     s->primed0 = s->primedo = 0;
     s->n_pend = 0;
@@ -538,7 +565,8 @@ vox_codec_state *vox_codec_state_new(const vox_codec_model *m, int max_frames, v
     s->be = m->be;
     s->max_frames = max_frames;
     int n_alloc = 32 + 3 * VOX_CODEC_MAX_STAGES * 2;
-    for (int i = 0; i < c->n_stages; i++) n_alloc += 2 * c->n_layers[i];
+    for (int i = 0; i < c->n_stages; i++)
+        n_alloc += 2 * c->n_layers[i];
     s->owned = vox_calloc((size_t)n_alloc, sizeof(void *), err);
     if (!s->owned) goto fail;
     int64_t t = max_frames, rows = max_frames, cap_max = 1;
@@ -572,9 +600,8 @@ vox_codec_state *vox_codec_state_new(const vox_codec_model *m, int max_frames, v
     if (!(s->g = st_alloc(s, tr * H * fl, err))) goto fail;
     if (!(s->u = st_alloc(s, tr * H * fl, err))) goto fail;
     for (int i = 0; i < c->n_stages; i++) {
-        if (c->has_up[i] &&
-            !(s->carry[i] = st_alloc(
-                  s, (size_t)(c->kernel[i + 1] - c->stride[i + 1]) * D * fl, err)))
+        if (c->has_up[i] && !(s->carry[i] = st_alloc(
+                                  s, (size_t)(c->kernel[i + 1] - c->stride[i + 1]) * D * fl, err)))
             goto fail;
         s->kv[i] = vox_calloc((size_t)c->n_layers[i], sizeof(vox_kv), err);
         if (!s->kv[i]) goto fail;
@@ -694,17 +721,18 @@ int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t
         float *row = s->lat_host + (int64_t)f * LD;
         if (cf[0] < 0 || cf[0] >= c->semantic_size)
             return vox_set_error(err, VOX_ERR_ARG,
-                                 "vox_codec_decode: frame %d: semantic code %d, expected 0 .. %d", f,
-                                 cf[0], c->semantic_size - 1);
+                                 "vox_codec_decode: frame %d: semantic code %d, expected 0 .. %d",
+                                 f, cf[0], c->semantic_size - 1);
         memcpy(row, m->codebook_host + (int64_t)cf[0] * c->semantic_dim,
                (size_t)c->semantic_dim * fl);
         for (int a = 0; a < c->acoustic_dim; a++) {
             const int32_t q = cf[1 + a];
             if (q < 0 || q >= c->acoustic_size)
-                return vox_set_error(err, VOX_ERR_ARG,
-                                     "vox_codec_decode: frame %d: acoustic code %d = %d, expected 0 "
-                                     ".. %d",
-                                     f, a, q, c->acoustic_size - 1);
+                return vox_set_error(
+                    err, VOX_ERR_ARG,
+                    "vox_codec_decode: frame %d: acoustic code %d = %d, expected 0 "
+                    ".. %d",
+                    f, a, q, c->acoustic_size - 1);
             row[c->semantic_dim + a] = (float)(2 * q) / (float)(c->acoustic_size - 1) - 1.0f;
         }
     }
@@ -770,7 +798,8 @@ int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t
 int vox_codec_finish(const vox_codec_model *m, vox_codec_state *s, float *pcm, int64_t *n_out,
                      vox_error *err) {
     *n_out = 0;
-    if (!m || !s || s->m != m || !pcm) return vox_set_error(err, VOX_ERR_ARG, "vox_codec_finish: NULL");
+    if (!m || !s || s->m != m || !pcm)
+        return vox_set_error(err, VOX_ERR_ARG, "vox_codec_finish: NULL");
     if (s->primedo || s->n_pend == 0) return VOX_OK;
     /* upstream pad1d: an input no longer than the pad is first extended with zeros to pad + 1
      * rows, reflected, and cut back */
@@ -783,8 +812,10 @@ int vox_codec_finish(const vox_codec_model *m, vox_codec_state *s, float *pcm, i
     for (int j = 0; j < P; j++) {
         float *dst = s->obuf + (int64_t)j * D;
         const int src = P - j; /* row of the zero-extended input */
-        if (src < mr) CK(be->ops->copy(be, dst, comb + (int64_t)src * D, (size_t)D * fl));
-        else CK(be->ops->zero(be, dst, (size_t)D * fl));
+        if (src < mr)
+            CK(be->ops->copy(be, dst, comb + (int64_t)src * D, (size_t)D * fl));
+        else
+            CK(be->ops->zero(be, dst, (size_t)D * fl));
     }
     s->n_pend = 0;
     s->primedo = 1;

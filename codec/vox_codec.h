@@ -42,18 +42,18 @@ extern "C" {
 typedef struct vox_codec_config {
     int sampling_rate, patch_size, patch_kernel;
     int semantic_size, semantic_dim, acoustic_size, acoustic_dim;
-    int latent_dim;                         /* semantic_dim + acoustic_dim */
+    int latent_dim; /* semantic_dim + acoustic_dim */
     int dim, hidden_dim, head_dim, n_heads, n_kv_heads;
     float norm_eps, qk_norm_eps;
     int qk_norm, layer_scale;
-    int n_stages;                           /* transformer stages */
-    int n_layers[VOX_CODEC_MAX_STAGES];     /* decoder_transformer_lengths */
-    int window[VOX_CODEC_MAX_STAGES];       /* sliding window w: keys i-w .. i */
-    int kernel[VOX_CODEC_MAX_STAGES];       /* decoder_convs_kernels ([0]: first conv) */
-    int stride[VOX_CODEC_MAX_STAGES];       /* decoder_convs_strides */
-    int has_up[VOX_CODEC_MAX_STAGES];       /* a ConvTranspose follows stage i */
-    int up_total;                           /* product of the ConvT strides */
-    int samples_per_frame;                  /* patch_size * up_total */
+    int n_stages;                       /* transformer stages */
+    int n_layers[VOX_CODEC_MAX_STAGES]; /* decoder_transformer_lengths */
+    int window[VOX_CODEC_MAX_STAGES];   /* sliding window w: keys i-w .. i */
+    int kernel[VOX_CODEC_MAX_STAGES];   /* decoder_convs_kernels ([0]: first conv) */
+    int stride[VOX_CODEC_MAX_STAGES];   /* decoder_convs_strides */
+    int has_up[VOX_CODEC_MAX_STAGES];   /* a ConvTranspose follows stage i */
+    int up_total;                       /* product of the ConvT strides */
+    int samples_per_frame;              /* patch_size * up_total */
 } vox_codec_config;
 
 /* Read multimodal.audio_tokenizer_args (prefix `key`, NULL for the default
@@ -87,11 +87,11 @@ void vox_codec_state_reset(vox_codec_state *s); /* start a new utterance */
  * the PCM to pcm_host, which must hold n * samples_per_frame floats; *n_out = samples written.
  * Normally *n_out = n * samples_per_frame; only when the output conv's reflect padding still
  * lacks patch_kernel frames are samples held back until enough frames or vox_codec_finish. */
-int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t *codes_host,
-                     int n, float *pcm_host, int64_t *n_out, vox_error *err);
+int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t *codes_host, int n,
+                     float *pcm_host, int64_t *n_out, vox_error *err);
 /* End of utterance: write any held-back samples (at most samples_per_frame * max_frames). */
-int vox_codec_finish(const vox_codec_model *m, vox_codec_state *s, float *pcm_host,
-                     int64_t *n_out, vox_error *err);
+int vox_codec_finish(const vox_codec_model *m, vox_codec_state *s, float *pcm_host, int64_t *n_out,
+                     vox_error *err);
 
 /* Debug tap: called after each decoder block (index as in decoder_blocks.N; the output conv
  * is reported as index n_blocks) with the block's output x[t][c] in backend memory. */

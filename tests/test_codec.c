@@ -38,7 +38,8 @@ static void *read_all(const char *path, size_t want, vox_test_state *ts) {
 
 static double max_abs(const float *a, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i]));
     return m;
 }
 
@@ -95,8 +96,8 @@ int main(void) {
                   want_w[i]);
     const float want_s[6] = {1.0f, 0.25f, 0.0625f, 0.015625f, 1.0f, 0.25f};
     for (int h = 0; h < 6; h++)
-        VOX_CHECK(&ts, vox_codec_alibi_slope(h, c->n_heads) == want_s[h], "slope %d = %g, want %g", h,
-                  vox_codec_alibi_slope(h, c->n_heads), want_s[h]);
+        VOX_CHECK(&ts, vox_codec_alibi_slope(h, c->n_heads) == want_s[h], "slope %d = %g, want %g",
+                  h, vox_codec_alibi_slope(h, c->n_heads), want_s[h]);
     VOX_CHECK(&ts, vox_codec_alibi_slope(7, 8) == 0.0078125f, "8-head slope 7");
     VOX_CHECK(&ts, vox_codec_alibi_slope(3, 4) == 0.015625f, "4-head slope 3");
     VOX_CHECK(&ts, c->samples_per_frame == 64, "samples_per_frame %d", c->samples_per_frame);
@@ -111,7 +112,8 @@ int main(void) {
     const int brow[9] = {24, 24, 48, 48, 96, 96, 192, 192, 192};
     const int bcol[9] = {48, 48, 48, 48, 48, 48, 48, 48, 8};
     size_t bsz = 0;
-    for (int i = 0; i < 9; i++) bsz += (size_t)brow[i] * bcol[i];
+    for (int i = 0; i < 9; i++)
+        bsz += (size_t)brow[i] * bcol[i];
     float *refb = read_all(FIX "blocks_T24.f32", bsz * 4, &ts);
     float *pcm = calloc((size_t)T * SPF, sizeof(float));
     float *inc = calloc((size_t)T * SPF, sizeof(float));
@@ -135,9 +137,10 @@ int main(void) {
         for (int i = 0; i < 9; i++) {
             size_t n = (size_t)brow[i] * bcol[i];
             double mx = max_abs(refb + off, n), d = max_diff(tp.buf + off, refb + off, n);
-            VOX_CHECK(&ts, d <= TOL_REF * fmax(1.0, mx), "block %d: max diff %.3g (max |ref| %.3g)", i,
-                      d, mx);
-            printf("block %d [%d][%d]: max |ref| %.4f, max diff %.3g\n", i, brow[i], bcol[i], mx, d);
+            VOX_CHECK(&ts, d <= TOL_REF * fmax(1.0, mx), "block %d: max diff %.3g (max |ref| %.3g)",
+                      i, d, mx);
+            printf("block %d [%d][%d]: max |ref| %.4f, max diff %.3g\n", i, brow[i], bcol[i], mx,
+                   d);
             off += n;
         }
     }
@@ -171,16 +174,18 @@ int main(void) {
                 int nf = chunks[ci % 8];
                 if (nf > T - f) nf = T - f;
                 rc = vox_codec_decode(m, s, codes + (int64_t)f * NC, nf, inc + w, &n_out, &err);
-                VOX_CHECK(&ts, rc == 0 && n_out == (int64_t)nf * SPF, "chunk at %d: %s", f, err.msg);
+                VOX_CHECK(&ts, rc == 0 && n_out == (int64_t)nf * SPF, "chunk at %d: %s", f,
+                          err.msg);
                 if (rc) break;
                 w += n_out;
                 f += nf;
             }
             double d = max_diff(inc, pcm, (size_t)T * SPF);
             VOX_CHECK(&ts, w == (int64_t)T * SPF && d <= TOL_INC * fmax(1.0, mx24),
-                      "incremental pass %d: %lld samples, max diff vs whole %.3g", pass, (long long)w,
-                      d);
-            printf("incremental (chunks 1,3,2,5,1,4,5,3) pass %d: max diff vs whole %.3g, vs ref %.3g\n",
+                      "incremental pass %d: %lld samples, max diff vs whole %.3g", pass,
+                      (long long)w, d);
+            printf("incremental (chunks 1,3,2,5,1,4,5,3) pass %d: max diff vs whole %.3g, vs ref "
+                   "%.3g\n",
                    pass, d, max_diff(inc, ref24, (size_t)T * SPF));
             vox_codec_state_reset(s);
         }
@@ -205,9 +210,11 @@ int main(void) {
     {
         int32_t ids[3 * 64], out[3 * 64];
         for (int f = 0; f < 3; f++)
-            for (int j = 0; j < NC; j++) ids[f * NC + j] = codes[f * NC + j] + 2;
+            for (int j = 0; j < NC; j++)
+                ids[f * NC + j] = codes[f * NC + j] + 2;
         ids[2 * NC] = 1;
-        for (int j = 1; j < NC; j++) ids[2 * NC + j] = 0;
+        for (int j = 1; j < NC; j++)
+            ids[2 * NC + j] = 0;
         int nv = -1;
         rc = vox_codec_ids_to_codes(c, ids, 3, out, &nv, &err);
         VOX_CHECK(&ts, rc == 0 && nv == 2 && !memcmp(out, codes, (size_t)2 * NC * 4),
@@ -215,6 +222,64 @@ int main(void) {
         ids[NC + 1] = 0; /* EMPTY inside a frame */
         rc = vox_codec_ids_to_codes(c, ids, 3, out, &nv, &err);
         VOX_CHECK(&ts, rc == VOX_ERR_ARG && nv == 1, "EMPTY acoustic id accepted");
+    }
+
+    /* patch_proj_kernel_size 11: left pad 10 > the 8 output-conv rows of one frame, so one frame
+     * alone takes pad1d's short-input rule (zeros appended before reflecting) and a stream must
+     * hold its first frame back until 11 rows exist */
+    {
+        vox_mkcodec_opts o3 = o;
+        o3.patch_kernel = 11;
+        char dir3[1100];
+        snprintf(dir3, sizeof dir3, "%s/test_codec_model_k11", VOX_BINARY_DIR);
+        rc = vox_mkcodec_write_dir(dir3, &o3, &err);
+        snprintf(path, sizeof path, "%s/params.json", dir3);
+        vox_params *p3 = rc ? NULL : vox_params_load(path, &err);
+        snprintf(path, sizeof path, "%s/consolidated.safetensors", dir3);
+        vox_st_file *st3 = p3 ? vox_st_open(path, &err) : NULL;
+        vox_codec_model *m3 = st3 ? vox_codec_load(be, p3, st3, &err) : NULL;
+        VOX_CHECK(&ts, m3 != NULL, "k11 load: %s", err.msg);
+        float *r1 = read_all(FIX "pcm_k11_T1.f32", (size_t)SPF * 4, &ts);
+        float *r3 = read_all(FIX "pcm_k11_T3.f32", (size_t)3 * SPF * 4, &ts);
+        vox_codec_state *s3 = m3 ? vox_codec_state_new(m3, 3, &err) : NULL;
+        if (s3 && r1 && r3) {
+            /* one frame: nothing until finish */
+            int64_t a = -1, b = -1;
+            rc = vox_codec_decode(m3, s3, codes, 1, inc, &a, &err);
+            int rc2 = vox_codec_finish(m3, s3, inc, &b, &err);
+            double d = max_diff(inc, r1, (size_t)SPF);
+            VOX_CHECK(&ts, rc == 0 && rc2 == 0 && a == 0 && b == SPF && d <= TOL_REF * 2,
+                      "k11 T1: decode %lld + finish %lld samples, max diff %.3g", (long long)a,
+                      (long long)b, d);
+            printf("k11 T=1 (short reflect rule): max diff %.3g\n", d);
+            /* three frames at once, and one by one */
+            vox_codec_state_reset(s3);
+            rc = vox_codec_decode(m3, s3, codes, 3, inc, &a, &err);
+            d = max_diff(inc, r3, (size_t)3 * SPF);
+            VOX_CHECK(&ts, rc == 0 && a == 3 * SPF && d <= TOL_REF * 2, "k11 T3: %lld, diff %.3g",
+                      (long long)a, d);
+            printf("k11 T=3: max diff %.3g\n", d);
+            vox_codec_state_reset(s3);
+            int64_t w = 0, got[3];
+            for (int f = 0; f < 3; f++) {
+                rc = vox_codec_decode(m3, s3, codes + (int64_t)f * NC, 1, inc + w, &got[f], &err);
+                w += got[f];
+            }
+            rc2 = vox_codec_finish(m3, s3, inc + w, &b, &err);
+            d = max_diff(inc, r3, (size_t)3 * SPF);
+            VOX_CHECK(&ts,
+                      got[0] == 0 && got[1] == 2 * SPF && got[2] == SPF && b == 0 &&
+                          d <= TOL_REF * 2,
+                      "k11 frame by frame: %lld %lld %lld + %lld samples, diff %.3g",
+                      (long long)got[0], (long long)got[1], (long long)got[2], (long long)b, d);
+            printf("k11 frame by frame (first frame held back): max diff %.3g\n", d);
+        }
+        vox_codec_state_free(s3);
+        free(r1);
+        free(r3);
+        vox_codec_free(m3);
+        vox_st_close(st3);
+        vox_params_free(p3);
     }
 
     /* a missing tensor names itself */

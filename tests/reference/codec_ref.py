@@ -23,6 +23,8 @@ Outputs (tests/fixtures/codec/):
     pcm_T1.f32, pcm_T2.f32   decode of the first 1 / 2 frames alone (padding edges)
     blocks_T24.f32 the output of every decoder block and of output_proj for T=24, time-major
                    [t][c], concatenated in block order (shapes in meta.json)
+    pcm_k11_T1.f32, pcm_k11_T3.f32  the same codes through `vox-mkcodec --patch-kernel 11`
+                   (output conv left pad 10 > 8 rows of one frame: pad1d's short-input rule)
     meta.json      shapes, max |VO - SGL|, sha256 of the upstream .py files, versions
 """
 import argparse
@@ -245,6 +247,28 @@ def main():
 
     import einops
 
+    # second model: patch_proj_kernel_size 11 (left pad 10 > 8 rows per frame), so a 1-frame
+    # decode takes pad1d's short-input path (zero extension before the reflection)
+    model_k11 = os.path.join(tmp, "model_k11")
+    subprocess.run([a.mkcodec, model_k11, "--patch-kernel", "11"], check=True)
+    with open(os.path.join(model_k11, "params.json")) as f:
+        targs11 = json.load(f)["multimodal"]["audio_tokenizer_args"]
+    assert targs11["patch_proj_kernel_size"] == 11
+    cfg.model_config.hf_config.audio_config["codec_args"] = dict(targs11)
+    m11 = vo.VoxtralTTSAudioTokenizer(vllm_config=cfg, prefix="")
+    load(m11, load_file(os.path.join(model_k11, "consolidated.safetensors")))
+    m11s = sgl.VoxtralTTSAudioTokenizer(dict(targs11), {"audio_model_args": audio_model_args})
+    load(m11s, load_file(os.path.join(model_k11, "consolidated.safetensors")))
+    k11 = {}
+    with torch.no_grad():
+        for n in (1, 3):
+            c = torch.from_numpy(codes[:n].T.copy()).long()[None]
+            y = m11.decode(c, torch.float32)[0, 0].numpy().copy()
+            ys = m11s.decode(c, torch.float32)[0, 0].numpy().copy()
+            y.astype("<f4").tofile(os.path.join(OUT, f"pcm_k11_T{n}.f32"))
+            k11[f"T{n}"] = {"samples": int(y.size), "max_abs": float(np.abs(y).max()),
+                            "max_abs_vo_minus_sgl": float(np.abs(y - ys).max())}
+
     meta = {
         "model": "vox-mkcodec defaults (vox_mkcodec_defaults(&o, 0), seed 1234, F32)",
         "audio_tokenizer_args": targs,
@@ -256,6 +280,7 @@ def main():
         "pcm": {f"T{n}": {"samples": int(y.size), "max_abs": float(np.abs(y).max()),
                           "rms": float(np.sqrt(np.mean(y.astype(np.float64) ** 2))),
                           "max_abs_vo_minus_sgl": d} for n, (y, d) in outs.items()},
+        "patch_kernel_11": {"args": "vox-mkcodec --patch-kernel 11", "pcm": k11},
         "tensors_loaded": {"vo": n_vo, "sgl": n_sgl},
         "upstream": {
             "vllm-omni": "0.30.0 (pip download --no-deps)",

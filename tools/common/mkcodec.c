@@ -86,8 +86,10 @@ static int parse_list(const char *s, int *out, int cap, int *n) {
         if (end == p || v < 1 || v > 64 || *n >= cap) return -1;
         out[(*n)++] = (int)v;
         p = end;
-        if (*p == ',') p++;
-        else if (*p) return -1;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
     }
     return *n > 0 ? 0 : -1;
 }
@@ -95,14 +97,15 @@ static int parse_list(const char *s, int *out, int cap, int *n) {
 int vox_mkcodec_check(const vox_mkcodec_opts *o, vox_error *err) {
     if (o->dtype != VOX_DT_F32 && o->dtype != VOX_DT_BF16)
         return vox_set_error(err, VOX_ERR_ARG, "mkcodec: dtype must be F32 or BF16");
-    const int pos[] = {o->patch_size, o->patch_kernel, o->semantic_size, o->semantic_dim,
-                       o->acoustic_size, o->acoustic_dim, o->dim, o->hidden_dim,
-                       o->head_dim, o->n_heads, o->n_kv_heads, o->window};
+    const int pos[] = {o->patch_size,    o->patch_kernel, o->semantic_size, o->semantic_dim,
+                       o->acoustic_size, o->acoustic_dim, o->dim,           o->hidden_dim,
+                       o->head_dim,      o->n_heads,      o->n_kv_heads,    o->window};
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i] <= 0) return vox_set_error(err, VOX_ERR_ARG, "mkcodec: option %zu <= 0", i);
     if (o->n_heads % o->n_kv_heads)
-        return vox_set_error(err, VOX_ERR_ARG, "mkcodec: n_heads %d not a multiple of n_kv_heads %d",
-                             o->n_heads, o->n_kv_heads);
+        return vox_set_error(err, VOX_ERR_ARG,
+                             "mkcodec: n_heads %d not a multiple of n_kv_heads %d", o->n_heads,
+                             o->n_kv_heads);
     if (o->semantic_size < 2)
         return vox_set_error(err, VOX_ERR_ARG, "mkcodec: semantic_size must be >= 2");
     int a[16], b[16], c[16], na, nb, nc;
@@ -131,9 +134,8 @@ char *vox_mkcodec_params_json(const vox_mkcodec_opts *o, vox_error *err) {
         "\"layer_scale_init\": %.17g, \"decoder_transformer_lengths_str\": \"%s\", "
         "\"decoder_convs_kernels_str\": \"%s\", \"decoder_convs_strides_str\": \"%s\"}",
         o->patch_size, o->patch_kernel, o->semantic_size, o->semantic_dim, o->acoustic_size,
-        o->acoustic_dim, o->window, o->dim, o->hidden_dim, o->head_dim, o->n_heads,
-        o->n_kv_heads, o->qk_norm_eps, o->norm_eps, o->layer_scale_init, o->lengths, o->kernels,
-        o->strides);
+        o->acoustic_dim, o->window, o->dim, o->hidden_dim, o->head_dim, o->n_heads, o->n_kv_heads,
+        o->qk_norm_eps, o->norm_eps, o->layer_scale_init, o->lengths, o->kernels, o->strides);
     if (n < 0 || (size_t)n >= cap) {
         free(s);
         vox_set_error(err, VOX_ERR_ARG, "mkcodec: params JSON too long");
@@ -151,7 +153,8 @@ static uint64_t splitmix64(uint64_t z) {
 
 static uint64_t fnv1a(const char *s) {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
@@ -196,20 +199,22 @@ static int gen_fn(void *ctx, void *buf, int64_t first, int64_t n, vox_error *err
     const mc_tensor *t = ctx;
     if (t->dtype == VOX_DT_F32) {
         float *o = buf;
-        for (int64_t i = 0; i < n; i++) o[i] = value(t, first + i);
+        for (int64_t i = 0; i < n; i++)
+            o[i] = value(t, first + i);
     } else {
         uint16_t *o = buf;
-        for (int64_t i = 0; i < n; i++) o[i] = vox_f32_to_bf16(value(t, first + i));
+        for (int64_t i = 0; i < n; i++)
+            o[i] = vox_f32_to_bf16(value(t, first + i));
     }
     return VOX_OK;
 }
 
-static mc_tensor *add(vox_mkcodec_gen *g, const vox_mkcodec_opts *o, int kind, int ndim,
-                      int64_t d0, int64_t d1, int64_t d2, const char *fmt, ...)
+static mc_tensor *add(vox_mkcodec_gen *g, const vox_mkcodec_opts *o, int kind, int ndim, int64_t d0,
+                      int64_t d1, int64_t d2, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
-static mc_tensor *add(vox_mkcodec_gen *g, const vox_mkcodec_opts *o, int kind, int ndim,
-                      int64_t d0, int64_t d1, int64_t d2, const char *fmt, ...) {
+static mc_tensor *add(vox_mkcodec_gen *g, const vox_mkcodec_opts *o, int kind, int ndim, int64_t d0,
+                      int64_t d1, int64_t d2, const char *fmt, ...) {
     if (g->n >= g->cap) return NULL;
     mc_tensor *t = &g->t[g->n++];
     memset(t, 0, sizeof *t);
@@ -241,7 +246,8 @@ int vox_mkcodec_add_tensors(vox_stw *w, const vox_mkcodec_opts *o, vox_mkcodec_g
     parse_list(o->kernels, ker, 16, &n);
     parse_list(o->strides, str, 16, &n);
     int cap = 2 + 2 + 4;
-    for (int i = 0; i < n; i++) cap += 13 * len[i] + 2;
+    for (int i = 0; i < n; i++)
+        cap += 13 * len[i] + 2;
     vox_mkcodec_gen *g = vox_calloc(1, sizeof *g, err);
     if (!g) return VOX_ERR_NOMEM;
     g->t = vox_calloc((size_t)cap, sizeof *g->t, err);
@@ -304,7 +310,8 @@ int vox_mkcodec_add_tensors(vox_stw *w, const vox_mkcodec_opts *o, vox_mkcodec_g
 
 static int mkdir_p(const char *dir, vox_error *err) {
     size_t l = strlen(dir);
-    if (l == 0 || l >= 4096) return vox_set_error(err, VOX_ERR_ARG, "bad output directory '%s'", dir);
+    if (l == 0 || l >= 4096)
+        return vox_set_error(err, VOX_ERR_ARG, "bad output directory '%s'", dir);
     char buf[4096];
     memcpy(buf, dir, l + 1);
     for (size_t i = 1; i <= l; i++) {
