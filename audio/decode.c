@@ -30,7 +30,7 @@ struct vox_decoder {
     size_t mem_len, mem_pos;
     int fd;
     int input_empty; /* a regular file of 0 bytes */
-    int own_fd; /* 1: opened by vox_decoder_open, closed with the decoder */
+    int own_fd;      /* 1: opened by vox_decoder_open, closed with the decoder */
     /* decoding */
     int stream;
     AVCodecContext *dec;
@@ -49,7 +49,9 @@ struct vox_decoder {
     char bad_reason[96];
 };
 
-void vox_decode_global_init(int verbose) { av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET); }
+void vox_decode_global_init(int verbose) {
+    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
+}
 
 static const char *averr(int e, char *b, size_t n) {
     if (av_strerror(e, b, n) < 0) snprintf(b, n, "libav error %d", e);
@@ -209,18 +211,16 @@ static int open_common(vox_decoder *d, const char *url, vox_error *err) {
             o += (size_t)snprintf(list + o, sizeof list - o, "%s%s %s", i ? ", " : "",
                                   t ? t : "unknown", avcodec_get_name(p->codec_id));
         }
-        return vox_set_error(err, VOX_ERR_FORMAT,
-                             "%s: not an audio file: no audio stream (%s: %s)", d->name,
-                             d->info.container, o ? list : "no streams");
+        return vox_set_error(err, VOX_ERR_FORMAT, "%s: not an audio file: no audio stream (%s: %s)",
+                             d->name, d->info.container, o ? list : "no streams");
     }
     if (r < 0) {
         int s = -1;
         for (unsigned i = 0; i < d->fmt->nb_streams; i++)
             if (d->fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) s = (int)i;
-        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "%s: no decoder for audio codec '%s'",
-                             d->name,
-                             s >= 0 ? avcodec_get_name(d->fmt->streams[s]->codecpar->codec_id)
-                                    : "?");
+        return vox_set_error(
+            err, VOX_ERR_UNSUPPORTED, "%s: no decoder for audio codec '%s'", d->name,
+            s >= 0 ? avcodec_get_name(d->fmt->streams[s]->codecpar->codec_id) : "?");
     }
     d->stream = r;
     AVStream *st = d->fmt->streams[r];
@@ -338,9 +338,11 @@ static int buf_reserve(vox_decoder *d, size_t extra, vox_error *err) {
     }
     if (d->buf_len + extra <= d->buf_cap) return VOX_OK;
     size_t cap = d->buf_cap ? d->buf_cap : 8192;
-    while (cap < d->buf_len + extra) cap *= 2;
+    while (cap < d->buf_len + extra)
+        cap *= 2;
     float *nb = realloc(d->buf, cap * sizeof *nb);
-    if (!nb) return vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory (%zu samples)", d->name, cap);
+    if (!nb)
+        return vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory (%zu samples)", d->name, cap);
     d->buf = nb;
     d->buf_cap = cap;
     return VOX_OK;
@@ -370,7 +372,8 @@ static int swr_setup(vox_decoder *d, const AVFrame *f, vox_error *err) {
     AVChannelLayout in = {0};
     int r;
     if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || f->ch_layout.nb_channels <= 0) {
-        int c = f->ch_layout.nb_channels > 0 ? f->ch_layout.nb_channels : d->dec->ch_layout.nb_channels;
+        int c =
+            f->ch_layout.nb_channels > 0 ? f->ch_layout.nb_channels : d->dec->ch_layout.nb_channels;
         if (c <= 0)
             return vox_set_error(err, VOX_ERR_FORMAT, "%s: decoded audio has no channels", d->name);
         av_channel_layout_default(&in, c);
@@ -389,7 +392,8 @@ static int swr_setup(vox_decoder *d, const AVFrame *f, vox_error *err) {
         return vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory (downmix matrix)", d->name);
     }
     d->matrix = m;
-    for (int i = 0; i < c; i++) m[i] = 1.0 / c;
+    for (int i = 0; i < c; i++)
+        m[i] = 1.0 / c;
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     int resample = f->sample_rate != d->opts.target_rate;
     for (int attempt = resample ? 0 : 1; attempt < 2; attempt++) {
@@ -404,7 +408,9 @@ static int swr_setup(vox_decoder *d, const AVFrame *f, vox_error *err) {
         if (r >= 0) r = swr_init(d->swr);
         if (r >= 0) {
             snprintf(d->info.resampler, sizeof d->info.resampler, "%s",
-                     !resample ? "none" : attempt == 0 ? "soxr-hq" : "swr");
+                     !resample      ? "none"
+                     : attempt == 0 ? "soxr-hq"
+                                    : "swr");
             break;
         }
     }
@@ -454,8 +460,7 @@ static int take_frame(vox_decoder *d, const AVFrame *f, vox_error *err) {
     int r = check_finite(d, f, err);
     if (r) return r;
     if (!d->swr || f->sample_rate != d->swr_rate || f->format != d->swr_fmt ||
-        (f->ch_layout.nb_channels > 0 &&
-         f->ch_layout.nb_channels != d->swr_layout.nb_channels)) {
+        (f->ch_layout.nb_channels > 0 && f->ch_layout.nb_channels != d->swr_layout.nb_channels)) {
         if ((r = swr_drain(d, err))) return r;
         if ((r = swr_setup(d, f, err))) return r;
         if (d->info.in_frames == 0) {
@@ -570,7 +575,9 @@ int vox_decoder_read(vox_decoder *d, float *out, size_t max, size_t *n_out, vox_
     return VOX_OK;
 }
 
-const vox_decode_info *vox_decoder_info(const vox_decoder *d) { return d ? &d->info : NULL; }
+const vox_decode_info *vox_decoder_info(const vox_decoder *d) {
+    return d ? &d->info : NULL;
+}
 
 /* ---- whole input ---------------------------------------------------------------------------- */
 static int decode_all(vox_decoder *d, float **samples, size_t *n, vox_decode_info *info,
@@ -583,7 +590,8 @@ static int decode_all(vox_decoder *d, float **samples, size_t *n, vox_decode_inf
             size_t nc = cap ? cap * 2 : 262144;
             float *nx = realloc(x, nc * sizeof *nx);
             if (!nx) {
-                r = vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory (%zu samples)", d->name, nc);
+                r = vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory (%zu samples)", d->name,
+                                  nc);
                 break;
             }
             x = nx;
@@ -631,8 +639,8 @@ int vox_decode_mem(const void *data, size_t len, const char *name, const vox_dec
     return decode_with(vox_decoder_open_mem(data, len, name, opts, err), samples, n, info, err);
 }
 
-int vox_decode_fd(int fd, const char *name, const vox_decode_opts *opts, float **samples,
-                  size_t *n, vox_decode_info *info, vox_error *err) {
+int vox_decode_fd(int fd, const char *name, const vox_decode_opts *opts, float **samples, size_t *n,
+                  vox_decode_info *info, vox_error *err) {
     out_reset(samples, n);
     if (!samples || !n) return vox_set_error(err, VOX_ERR_ARG, "vox_decode_fd: NULL output");
     return decode_with(vox_decoder_open_fd(fd, name, opts, err), samples, n, info, err);

@@ -18,7 +18,9 @@ static void alsa_silent(const char *file, int line, const char *function, int e,
                         ...) {
     (void)file, (void)line, (void)function, (void)e, (void)fmt;
 }
-static void jack_silent(const char *msg) { (void)msg; }
+static void jack_silent(const char *msg) {
+    (void)msg;
+}
 
 void vox_pa_global_init(int verbose) {
     snd_lib_error_set_handler(verbose ? NULL : alsa_silent);
@@ -44,7 +46,8 @@ static const char *pa_text(PaError e) {
 static int pa_init(vox_error *err) {
     PaError e = Pa_Initialize();
     if (e != paNoError)
-        return vox_set_error(err, VOX_ERR_DEVICE, "PortAudio initialisation failed: %s", pa_text(e));
+        return vox_set_error(err, VOX_ERR_DEVICE, "PortAudio initialisation failed: %s",
+                             pa_text(e));
     return VOX_OK;
 }
 
@@ -69,7 +72,8 @@ int vox_pa_list_devices(vox_pa_device **devs, int *n, vox_error *err) {
                 const PaHostApiInfo *hi = pi ? Pa_GetHostApiInfo(pi->hostApi) : NULL;
                 d[i].index = i;
                 snprintf(d[i].name, sizeof d[i].name, "%s", pi && pi->name ? pi->name : "?");
-                snprintf(d[i].host_api, sizeof d[i].host_api, "%s", hi && hi->name ? hi->name : "?");
+                snprintf(d[i].host_api, sizeof d[i].host_api, "%s",
+                         hi && hi->name ? hi->name : "?");
                 d[i].max_input_channels = pi ? pi->maxInputChannels : 0;
                 d[i].max_output_channels = pi ? pi->maxOutputChannels : 0;
                 d[i].default_rate = pi ? pi->defaultSampleRate : 0;
@@ -104,8 +108,10 @@ static int pick_device(int device, int input, PaDeviceIndex *out, const PaDevice
                                  "a default %s)",
                                  dir, count, dir);
     } else if (device < 0 || device >= count) {
-        return vox_set_error(err, VOX_ERR_ARG, "audio device %d does not exist (PortAudio sees %d "
-                             "devices, 0..%d)", device, count, count - 1);
+        return vox_set_error(err, VOX_ERR_ARG,
+                             "audio device %d does not exist (PortAudio sees %d "
+                             "devices, 0..%d)",
+                             device, count, count - 1);
     } else {
         d = device;
     }
@@ -126,7 +132,8 @@ static SwrContext *make_conv(int in_ch, int in_rate, int out_ch, int out_rate, v
     av_channel_layout_default(&ol, out_ch);
     double m[4]; /* out_ch x in_ch, at most 2 x 1 or 1 x 2 (or 1 x 1) */
     for (int o = 0; o < out_ch; o++)
-        for (int i = 0; i < in_ch; i++) m[o * in_ch + i] = out_ch == 1 ? 1.0 / in_ch : 1.0;
+        for (int i = 0; i < in_ch; i++)
+            m[o * in_ch + i] = out_ch == 1 ? 1.0 / in_ch : 1.0;
     SwrContext *s = NULL;
     int r = -1;
     for (int attempt = in_rate != out_rate ? 0 : 1; attempt < 2; attempt++) {
@@ -145,8 +152,10 @@ static SwrContext *make_conv(int in_ch, int in_rate, int out_ch, int out_rate, v
     av_channel_layout_uninit(&ol);
     if (r < 0) {
         swr_free(&s);
-        vox_set_error(err, VOX_ERR_UNSUPPORTED, "cannot convert %d Hz %d-channel audio to %d Hz "
-                      "%d-channel", in_rate, in_ch, out_rate, out_ch);
+        vox_set_error(err, VOX_ERR_UNSUPPORTED,
+                      "cannot convert %d Hz %d-channel audio to %d Hz "
+                      "%d-channel",
+                      in_rate, in_ch, out_rate, out_ch);
     }
     return s;
 }
@@ -159,7 +168,8 @@ static int choose_format(PaStreamParameters *p, int input, int rate, int flags,
     p->sampleFormat = paFloat32;
     p->channelCount = 1;
     const PaStreamParameters *ip = input ? p : NULL, *op = input ? NULL : p;
-    if (!(flags & VOX_PA_DEVICE_RATE) && Pa_IsFormatSupported(ip, op, rate) == paFormatIsSupported) {
+    if (!(flags & VOX_PA_DEVICE_RATE) &&
+        Pa_IsFormatSupported(ip, op, rate) == paFormatIsSupported) {
         *dev_rate = rate;
         return 0;
     }
@@ -176,10 +186,10 @@ struct vox_pa_capture {
     int rate, dev_ch;
     double dev_rate;
     char name[128];
-    SwrContext *swr;   /* NULL: the device delivers rate Hz mono directly */
-    float *blk;        /* [blk_frames * dev_ch] one device read (swr only; else into pend) */
+    SwrContext *swr; /* NULL: the device delivers rate Hz mono directly */
+    float *blk;      /* [blk_frames * dev_ch] one device read (swr only; else into pend) */
     unsigned long blk_frames;
-    float *pend;       /* converted samples not yet returned: pend[pos .. len) */
+    float *pend; /* converted samples not yet returned: pend[pos .. len) */
     size_t pend_pos, pend_len, pend_cap;
     size_t overflows;
 };
@@ -218,12 +228,14 @@ vox_pa_capture *vox_pa_capture_open(int device, int rate, int flags, vox_error *
     c->dev_ch = p.channelCount;
     c->blk_frames = (unsigned long)(c->dev_rate / 10); /* 100 ms per device read */
     if (c->blk_frames < 64) c->blk_frames = 64;
-    PaError e = Pa_OpenStream(&c->stream, &p, NULL, c->dev_rate, c->blk_frames, paClipOff, NULL,
-                              NULL);
+    PaError e =
+        Pa_OpenStream(&c->stream, &p, NULL, c->dev_rate, c->blk_frames, paClipOff, NULL, NULL);
     if (e != paNoError) {
         c->stream = NULL;
-        vox_set_error(err, VOX_ERR_DEVICE, "audio device %d '%s': cannot open capture (%d ch, %.0f "
-                      "Hz): %s", d, c->name, c->dev_ch, c->dev_rate, pa_text(e));
+        vox_set_error(err, VOX_ERR_DEVICE,
+                      "audio device %d '%s': cannot open capture (%d ch, %.0f "
+                      "Hz): %s",
+                      d, c->name, c->dev_ch, c->dev_rate, pa_text(e));
         goto fail;
     }
     if (c->dev_ch != 1 || (int)c->dev_rate != rate || c->dev_rate != (double)(int)c->dev_rate) {
@@ -275,7 +287,8 @@ int vox_pa_capture_read(vox_pa_capture *c, float *out, size_t n, vox_error *err)
             continue;
         }
         if (!c->swr) { /* mono at the wanted rate: the block is the output */
-            if (cap_read_dev(c, c->pend, c->blk_frames, err)) return err ? err->code : VOX_ERR_DEVICE;
+            if (cap_read_dev(c, c->pend, c->blk_frames, err))
+                return err ? err->code : VOX_ERR_DEVICE;
             c->pend_pos = 0;
             c->pend_len = c->blk_frames;
             continue;
@@ -300,10 +313,18 @@ int vox_pa_capture_read(vox_pa_capture *c, float *out, size_t n, vox_error *err)
     return VOX_OK;
 }
 
-size_t vox_pa_capture_overflows(const vox_pa_capture *c) { return c ? c->overflows : 0; }
-double vox_pa_capture_device_rate(const vox_pa_capture *c) { return c ? c->dev_rate : 0; }
-int vox_pa_capture_device_channels(const vox_pa_capture *c) { return c ? c->dev_ch : 0; }
-const char *vox_pa_capture_device_name(const vox_pa_capture *c) { return c ? c->name : ""; }
+size_t vox_pa_capture_overflows(const vox_pa_capture *c) {
+    return c ? c->overflows : 0;
+}
+double vox_pa_capture_device_rate(const vox_pa_capture *c) {
+    return c ? c->dev_rate : 0;
+}
+int vox_pa_capture_device_channels(const vox_pa_capture *c) {
+    return c ? c->dev_ch : 0;
+}
+const char *vox_pa_capture_device_name(const vox_pa_capture *c) {
+    return c ? c->name : "";
+}
 
 /* ---- playback ----------------------------------------------------------------------------- */
 struct vox_pa_playback {
@@ -367,8 +388,10 @@ vox_pa_playback *vox_pa_playback_open(int device, int rate, int flags, vox_error
     PaError e = Pa_OpenStream(&p->stream, NULL, &sp, p->dev_rate, frames, paClipOff, NULL, NULL);
     if (e != paNoError) {
         p->stream = NULL;
-        vox_set_error(err, VOX_ERR_DEVICE, "audio device %d '%s': cannot open playback (%d ch, "
-                      "%.0f Hz): %s", d, p->name, p->dev_ch, p->dev_rate, pa_text(e));
+        vox_set_error(err, VOX_ERR_DEVICE,
+                      "audio device %d '%s': cannot open playback (%d ch, "
+                      "%.0f Hz): %s",
+                      d, p->name, p->dev_ch, p->dev_rate, pa_text(e));
         goto fail;
     }
     if (p->dev_ch != 1 || (int)p->dev_rate != rate) {
@@ -423,15 +446,20 @@ int vox_pa_playback_write(vox_pa_playback *p, const float *x, size_t n, vox_erro
             if (play_conv(p, x + done, k, err)) return err ? err->code : VOX_ERR_DEVICE;
         } else {
             if (k > 1u << 20) k = 1u << 20;
-            if (play_dev(p, x + done, (unsigned long)k, err)) return err ? err->code : VOX_ERR_DEVICE;
+            if (play_dev(p, x + done, (unsigned long)k, err))
+                return err ? err->code : VOX_ERR_DEVICE;
         }
         done += k;
     }
     return VOX_OK;
 }
 
-size_t vox_pa_playback_underflows(const vox_pa_playback *p) { return p ? p->underflows : 0; }
-double vox_pa_playback_device_rate(const vox_pa_playback *p) { return p ? p->dev_rate : 0; }
+size_t vox_pa_playback_underflows(const vox_pa_playback *p) {
+    return p ? p->underflows : 0;
+}
+double vox_pa_playback_device_rate(const vox_pa_playback *p) {
+    return p ? p->dev_rate : 0;
+}
 
 int vox_pa_playback_close(vox_pa_playback *p, vox_error *err) {
     if (!p) return VOX_OK;

@@ -99,8 +99,8 @@ int vox_decode_file(const char *path, const vox_decode_opts *opts, float **sampl
                     vox_decode_info *info, vox_error *err);
 int vox_decode_mem(const void *data, size_t len, const char *name, const vox_decode_opts *opts,
                    float **samples, size_t *n, vox_decode_info *info, vox_error *err);
-int vox_decode_fd(int fd, const char *name, const vox_decode_opts *opts, float **samples,
-                  size_t *n, vox_decode_info *info, vox_error *err);
+int vox_decode_fd(int fd, const char *name, const vox_decode_opts *opts, float **samples, size_t *n,
+                  vox_decode_info *info, vox_error *err);
 
 #ifdef __cplusplus
 }

@@ -6,9 +6,10 @@
  * side averages the channels and resamples with libswresample (soxr HQ when available, as
  * vox_decode). Reads are blocking (Pa_ReadStream, no callback thread): vox_pa_capture_read
  * returns exactly the number of samples asked for. The device is always read in whole blocks of
- * 100 ms (the stream's framesPerBuffer) and the remainder kept for the next call: reads of
- * arbitrary sizes straight from PortAudio broke the signal at every call boundary with the ALSA
- * file plugin (measured), so callers may use any read size. Nothing is dropped silently: when
+ * 100 ms (the stream's framesPerBuffer) and the remainder kept for the next call, so callers may
+ * use any read size. (With the unpaced ALSA file plugin of the tests, reads of arbitrary sizes
+ * or 20/80 ms blocks showed phase jumps in the captured tone; 100 ms blocks were clean, see
+ * docs/audio.md.) Nothing is dropped silently: when
  * PortAudio reports that input was lost (paInputOverflowed, i.e. the caller did not read fast
  * enough) the read still succeeds and the loss is COUNTED in vox_pa_capture_overflows(); the
  * caller decides whether to warn or stop.
@@ -47,9 +48,9 @@ extern "C" {
 void vox_pa_global_init(int verbose);
 
 typedef struct vox_pa_device {
-    int index;           /* PortAudio device index (pass to the open functions) */
-    char name[128];      /* device name */
-    char host_api[32];   /* "ALSA", "JACK Audio Connection Kit", "OSS", ... */
+    int index;         /* PortAudio device index (pass to the open functions) */
+    char name[128];    /* device name */
+    char host_api[32]; /* "ALSA", "JACK Audio Connection Kit", "OSS", ... */
     int max_input_channels, max_output_channels;
     double default_rate; /* Hz */
     int is_default_input, is_default_output;

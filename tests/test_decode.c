@@ -115,8 +115,8 @@ static void expect_error(vox_test_state *ts, const char *path, const char *what)
     size_t n = 7;
     vox_error err = {0};
     int rc = vox_decode_file(path, &k16, &y, &n, NULL, &err);
-    VOX_CHECK(ts, rc != VOX_OK && y == NULL && n == 0, "%s: expected error (%s), rc %d", path,
-              what, rc);
+    VOX_CHECK(ts, rc != VOX_OK && y == NULL && n == 0, "%s: expected error (%s), rc %d", path, what,
+              rc);
     VOX_CHECK(ts, strstr(err.msg, path) != NULL, "error does not name the file: '%s'", err.msg);
     VOX_CHECK(ts, strstr(err.msg, what) != NULL, "error '%s' lacks '%s'", err.msg, what);
     printf("  %-22s -> %s\n", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, err.msg);
@@ -140,7 +140,8 @@ static void *slurp(const char *path, size_t *n) {
 }
 
 static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 int main(void) {
@@ -153,7 +154,8 @@ int main(void) {
     }
     if (sh("espeak-ng -v en-us -s 160 -w s22.wav 'Hello world, this is a speech recognition "
            "test of the audio decoder.'") ||
-        sh("sox -D s22.wav -r 16000 -c 1 -b 16 ref.wav") || read_ref("ref.wav", &g_ref, &g_nref, 16000)) {
+        sh("sox -D s22.wav -r 16000 -c 1 -b 16 ref.wav") ||
+        read_ref("ref.wav", &g_ref, &g_nref, 16000)) {
         printf("skip: espeak-ng/sox unavailable\n");
         return 0;
     }
@@ -167,12 +169,15 @@ int main(void) {
     bad |= sh("ffmpeg -y -i ref.wav -c:a libvorbis -q:a 5 x.ogg");
     bad |= sh("ffmpeg -y -i ref.wav -c:a aac -b:a 96k x.m4a");
     bad |= sh("sox -D ref.wav -r 8000 x8k.wav && sox -D x8k.wav -r 16000 x8k_sox16.wav");
-    bad |= sh("sox -D ref.wav -r 48000 -c 2 x48st.wav && sox -D x48st.wav -r 16000 -c 1 x48_sox16.wav");
+    bad |= sh(
+        "sox -D ref.wav -r 48000 -c 2 x48st.wav && sox -D x48st.wav -r 16000 -c 1 x48_sox16.wav");
     bad |= sh("sox -D -M ref.wav ref.wav ref.wav ref.wav ref.wav ref.wav -r 44100 x6ch.wav");
     bad |= sh("ffmpeg -y -i x6ch.wav -c:a flac x6ch.flac");
-    bad |= sh("sox -D ref.wav -n trim 0 0 ; sox -D -n -r 16000 -c 1 -b 16 zero.wav trim 0 0 || true");
+    bad |=
+        sh("sox -D ref.wav -n trim 0 0 ; sox -D -n -r 16000 -c 1 -b 16 zero.wav trim 0 0 || true");
     bad |= sh("sox -D -n -r 16000 -c 1 -b 16 sil.wav trim 0 1 && sox -D -M ref.wav sil.wav "
-              "-c 2 lr.wav trim 0 %zus", g_nref);
+              "-c 2 lr.wav trim 0 %zus",
+              g_nref);
     bad |= sh("ffmpeg -y -f lavfi -i testsrc=size=64x48:rate=5 -i ref.wav -shortest -map 0:v "
               "-map 1:a -c:v libvpx -deadline realtime -b:v 50k -c:a libopus -b:a 48k x.webm");
     bad |= sh("ffmpeg -y -f lavfi -i testsrc=size=64x48:rate=5 -i ref.wav -shortest -map 0:v "
@@ -257,7 +262,8 @@ int main(void) {
             if (tot + got > na || memcmp(chunk, a + tot, got * sizeof *a) != 0) same = 0;
             tot += got;
         }
-        VOX_CHECK(&ts, same && tot == na, "incremental: %zu samples vs %zu, same %d", tot, na, same);
+        VOX_CHECK(&ts, same && tot == na, "incremental: %zu samples vs %zu, same %d", tot, na,
+                  same);
         printf("  incremental (777-sample reads) == whole: %s; memory == file: %s\n",
                same && tot == na ? "yes" : "no", rc == 0 && na == nb ? "yes" : "no");
         vox_decoder_close(d);
@@ -283,11 +289,12 @@ int main(void) {
         if (p) pclose(p);
         cmp_t c = rc == 0 ? compare(g_ref, g_nref, y, ny, 0) : (cmp_t){0, 0, 0};
         printf("  pipe 48 kHz stereo WAV -> %zu samples, SNR %.2f dB\n", ny, c.snr_db);
-        VOX_CHECK(&ts, rc == 0 && labs((long)ny - (long)g_nref) <= 1 && c.snr_db > 40,
-                  "pipe: %s", err.msg);
+        VOX_CHECK(&ts, rc == 0 && labs((long)ny - (long)g_nref) <= 1 && c.snr_db > 40, "pipe: %s",
+                  err.msg);
         free(y);
         /* raw s16le at 16 kHz from a pipe: exactly the reference */
-        sh("sox -D ref.wav -t raw -e signed -b 16 -L ref.raw && sox -D x8k.wav -t raw -e signed -b 16 -L x8k.raw");
+        sh("sox -D ref.wav -t raw -e signed -b 16 -L ref.raw && sox -D x8k.wav -t raw -e signed -b "
+           "16 -L x8k.raw");
         snprintf(cmd, sizeof cmd, "cat '%s'", tmp("ref.raw"));
         p = popen(cmd, "r");
         vox_decode_opts raw = {16000, 16000, 1};
@@ -306,8 +313,8 @@ int main(void) {
         rc = vox_decode_file(tmp("x8k.raw"), &raw, &y, &ny, NULL, &err);
         VOX_CHECK(&ts, rc == 0 && ny == nw && nw > 0 && memcmp(y, w, ny * 4) == 0, "raw 8k: %s",
                   err.msg);
-        printf("  raw s16le pipe == reference: %s, raw 8 kHz == 8 kHz WAV: %s\n",
-               "checked", rc == 0 && ny == nw ? "yes" : "no");
+        printf("  raw s16le pipe == reference: %s, raw 8 kHz == 8 kHz WAV: %s\n", "checked",
+               rc == 0 && ny == nw ? "yes" : "no");
         free(y);
         free(w);
     }
@@ -318,7 +325,8 @@ int main(void) {
     {
         FILE *f = fopen(tmp("text.wav"), "w");
         if (f) {
-            for (int i = 0; i < 40; i++) fprintf(f, "this is a text file, line %d\n", i);
+            for (int i = 0; i < 40; i++)
+                fprintf(f, "this is a text file, line %d\n", i);
             fclose(f);
         }
         fclose(fopen(tmp("empty.mp3"), "w"));
@@ -351,8 +359,9 @@ int main(void) {
         size_t ny = 0;
         vox_error err = {0};
         int rc = vox_decode_mem(b, sizeof b, "upload.wav", &k16, &y, &ny, NULL, &err);
-        VOX_CHECK(&ts, rc != 0 && strstr(err.msg, "upload.wav: float sample at input frame 2, "
-                                                  "channel 0 is Inf"),
+        VOX_CHECK(&ts,
+                  rc != 0 && strstr(err.msg, "upload.wav: float sample at input frame 2, "
+                                             "channel 0 is Inf"),
                   "Inf: '%s'", err.msg);
         printf("  %-22s -> %s\n", "upload.wav (memory)", err.msg);
     }
@@ -373,8 +382,9 @@ int main(void) {
                100.0 * ny / g_nref, info.warning);
         VOX_CHECK(&ts, rc == 0 && ny > g_nref * 4 / 10 && ny < g_nref * 6 / 10,
                   "trunc.mp3: rc %d n %zu (%s)", rc, ny, err.msg);
-        VOX_CHECK(&ts, info.truncated && strstr(info.warning, "trunc.mp3") &&
-                           strstr(info.warning, "truncated"),
+        VOX_CHECK(&ts,
+                  info.truncated && strstr(info.warning, "trunc.mp3") &&
+                      strstr(info.warning, "truncated"),
                   "trunc.mp3: no truncation warning ('%s')", info.warning);
         free(y);
         /* truncated WAV (data chunk declares more than present): every complete frame */
@@ -393,6 +403,85 @@ int main(void) {
          * this truncation is NOT detected (documented; vox_wav_read reports it as an error). */
         VOX_CHECK(&ts, !info.truncated, "trunc.wav: warning '%s'", info.warning);
         free(y);
+    }
+
+    /* ---- vox_audio_write: our writer, checked by ffprobe (independent) and read back ---- */
+    {
+        const char *outs[] = {"w.wav", "w.flac", "w.ogg", "w.opus", "w.mp3"};
+        /* lossless: exact (the reference is 16-bit already); lossy: as the ffmpeg encodes */
+        const double min_snr[] = {999, 999, 8.0, 8.0, 8.0};
+        for (int k = 0; k < 5; k++) {
+            vox_error err = {0};
+            int rc = vox_audio_write(tmp(outs[k]), g_ref, g_nref, 16000, 0, &err);
+            VOX_CHECK(&ts, rc == 0, "write %s: %s", outs[k], err.msg);
+            if (rc) continue;
+            char cmd[800];
+            snprintf(cmd, sizeof cmd,
+                     "ffprobe -v error -show_entries stream=sample_rate,channels -of csv=p=0 "
+                     "'%s' | grep -qx '%s,1'",
+                     tmp(outs[k]), k == 3 ? "48000" : "16000"); /* Opus always decodes at 48k */
+            VOX_CHECK(&ts, system(cmd) == 0, "%s: ffprobe does not see 16 kHz mono", outs[k]);
+            float *y = NULL;
+            size_t ny = 0;
+            vox_decode_info info;
+            rc = vox_decode_file(tmp(outs[k]), &k16, &y, &ny, &info, &err);
+            VOX_CHECK(&ts, rc == 0, "read back %s: %s", outs[k], err.msg);
+            if (rc) continue;
+            if (min_snr[k] > 900) {
+                int same = ny == g_nref && memcmp(y, g_ref, ny * sizeof *y) == 0;
+                printf("  vox_audio_write %-7s -> %s, read back bit-identical: %s\n", outs[k],
+                       info.codec, same ? "yes" : "no");
+                VOX_CHECK(&ts, same, "%s: not bit-identical (n %zu)", outs[k], ny);
+            } else {
+                cmp_t c = compare(g_ref, g_nref, y, ny, 2000);
+                printf("  vox_audio_write %-7s -> %s %d Hz, %zu samples (ref %+ld), lag %+d, SNR "
+                       "%.2f dB, corr %.5f\n",
+                       outs[k], info.codec, info.src_rate, ny, (long)ny - (long)g_nref, c.lag,
+                       c.snr_db, c.corr);
+                VOX_CHECK(&ts,
+                          c.snr_db >= min_snr[k] && c.corr >= 0.93 && abs(c.lag) <= 2 &&
+                              labs((long)ny - (long)g_nref) <= 1100,
+                          "%s: SNR %.2f corr %.4f lag %d n %zu", outs[k], c.snr_db, c.corr, c.lag,
+                          ny);
+            }
+            free(y);
+        }
+        /* float WAV keeps values beyond 16 bits; clamping to [-1, 1]; errors */
+        float v[5] = {0.123456789f, -2.0f, 2.0f, 1e-6f, -0.5f};
+        vox_error err = {0};
+        int rc = vox_audio_write(tmp("f.wav"), v, 5, 24000, VOX_AUDIO_WRITE_FLOAT, &err);
+        float *y = NULL;
+        size_t ny = 0;
+        vox_wav_info wi;
+        if (rc == 0) rc = vox_wav_read(tmp("f.wav"), &y, &wi, &err);
+        VOX_CHECK(&ts,
+                  rc == 0 && wi.format == VOX_WAV_FLOAT && wi.sample_rate == 24000 &&
+                      wi.n_frames == 5 && y[0] == v[0] && y[1] == -1.0f && y[2] == 1.0f &&
+                      y[3] == v[3] && y[4] == v[4],
+                  "float wav round trip (%s)", err.msg);
+        free(y);
+        (void)ny;
+        v[3] = NAN;
+        rc = vox_audio_write(tmp("nan_out.wav"), v, 5, 24000, 0, &err);
+        VOX_CHECK(&ts,
+                  rc != 0 && strstr(err.msg, "sample 3 is NaN") &&
+                      access(tmp("nan_out.wav"), F_OK) != 0,
+                  "NaN write: '%s'", err.msg);
+        printf("  write NaN -> %s\n", err.msg);
+        rc = vox_audio_write(tmp("out.xyz"), v, 3, 24000, 0, &err);
+        VOX_CHECK(&ts, rc == VOX_ERR_ARG && strstr(err.msg, "out.xyz: unknown output format"),
+                  "bad extension: '%s'", err.msg);
+        printf("  write out.xyz -> %s\n", err.msg);
+        rc = vox_audio_write(tmp("r.opus"), g_ref, 100, 22050, 0, &err);
+        VOX_CHECK(&ts, rc != 0 && strstr(err.msg, "r.opus"), "opus at 22050 accepted");
+        printf("  write opus at 22050 Hz -> %s\n", err.msg);
+        rc = vox_audio_write(tmp("nodir/x.wav"), g_ref, 100, 16000, 0, &err);
+        VOX_CHECK(&ts, rc == VOX_ERR_IO && strstr(err.msg, "nodir/x.wav: cannot write"),
+                  "bad dir: '%s'", err.msg);
+        VOX_CHECK(&ts,
+                  vox_audio_write_supported("a.MP3") && !vox_audio_write_supported("a.txt") &&
+                      !vox_audio_write_supported("dir.wav/a"),
+                  "vox_audio_write_supported");
     }
 
     if (ts.failed == 0) sh("rm -rf '%s'", g_dir);

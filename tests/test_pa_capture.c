@@ -33,8 +33,9 @@ int main(int argc, char **argv) {
         vox_pa_playback *p = vox_pa_playback_open(VOX_PA_DEFAULT_DEVICE, -5, 0, &err);
         VOX_CHECK(&ts, p == NULL && err.code == VOX_ERR_ARG, "rate -5 accepted");
         c = vox_pa_capture_open(100000, 16000, 0, &err);
-        VOX_CHECK(&ts, c == NULL && (strstr(err.msg, "audio device 100000 does not exist") ||
-                                     strstr(err.msg, "no audio input device found")),
+        VOX_CHECK(&ts,
+                  c == NULL && (strstr(err.msg, "audio device 100000 does not exist") ||
+                                strstr(err.msg, "no audio input device found")),
                   "device 100000: '%s'", err.msg);
         printf("  device 100000 -> %s\n", err.msg);
         printf("(device scenarios with ALSA plugins: tests/test_pa.sh)\n");
@@ -107,7 +108,8 @@ int main(int argc, char **argv) {
         size_t n = (size_t)(atof(argv[3]) * rate);
         float *x = malloc((n ? n : 1) * sizeof *x);
         if (!x) return 3;
-        for (size_t i = 0; i < n; i++) x[i] = (float)(0.5 * sin(2 * M_PI * 440.0 * i / rate));
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(0.5 * sin(2 * M_PI * 440.0 * i / rate));
         vox_pa_playback *p = vox_pa_playback_open(VOX_PA_DEFAULT_DEVICE, rate, 0, &err);
         if (!p) {
             free(x);
@@ -121,7 +123,8 @@ int main(int argc, char **argv) {
         free(x);
         if (rc) return fail(&err);
         if (rc2) return fail(&e2);
-        printf("played %zu samples at %d Hz (device %.0f Hz), underflows %zu\n", n, rate, dr, under);
+        printf("played %zu samples at %d Hz (device %.0f Hz), underflows %zu\n", n, rate, dr,
+               under);
         return 0;
     }
     fprintf(stderr, "usage: test_pa_capture [list | capture RATE N [devrate] | play RATE SEC]\n");
