@@ -3,7 +3,7 @@
  * One espeak-ng sentence is converted by sox to a 16 kHz mono 16-bit WAV (the reference, read
  * with our own WAV reader), then re-encoded AT TEST TIME by ffmpeg/sox (independent tools) into
  * every container/codec/rate/channel variant. Each is decoded to 16 kHz mono and compared to the
- * reference: length and SNR / correlation at the best lag within +-2000 samples, thresholds
+ * reference: length and SNR / correlation at the best lag within +-200 samples, thresholds
  * stated per case (see docs/audio.md "Decoder accuracy"). Resampled cases are also compared to
  * sox's own resampling of the same file. Then memory/fd/pipe/raw inputs, incremental reads and
  * every error path. */
@@ -94,7 +94,7 @@ static void check_variant(vox_test_state *ts, const char *file, const float *ref
     int rc = vox_decode_file(tmp(file), &k16, &y, &ny, &info, &err);
     VOX_CHECK(ts, rc == VOX_OK, "%s: %s", file, err.msg);
     if (rc) return;
-    cmp_t c = compare(ref, nref, y, ny, 2000);
+    cmp_t c = compare(ref, nref, y, ny, 200);
     long dl = (long)ny - (long)nref;
     printf("  %-14s %-10s %5d Hz %dch %-8s -> %zu samples (ref %+ld), lag %+d, SNR %6.2f dB, "
            "corr %.5f%s%s\n",
@@ -225,7 +225,7 @@ int main(void) {
         if (read_ref("x8k_sox16.wav", &s8, &n8, 16000) == 0) {
             check_variant(&ts, "x8k.wav", s8, n8, 2, 35.0, 0.9998, 0);
             /* 8 kHz loses everything above 4 kHz: vs the full-band reference much lower */
-            check_variant(&ts, "x8k.wav", NULL, 0, 2, 8.0, 0.96, 0);
+            check_variant(&ts, "x8k.wav", NULL, 0, 2, 14.0, 0.98, 0);
         }
         if (read_ref("x48_sox16.wav", &s48, &n48, 16000) == 0)
             check_variant(&ts, "x48st.wav", s48, n48, 1, 35.0, 0.9998, 0);
@@ -233,12 +233,12 @@ int main(void) {
         free(s48);
     }
     /* lossy codecs: perceptual coders keep the sound, not the waveform (see docs) */
-    check_variant(&ts, "x.mp3", NULL, 0, 1100, 8.0, 0.93, 2);
-    check_variant(&ts, "x.opus", NULL, 0, 1100, 8.0, 0.93, 2);
-    check_variant(&ts, "x.ogg", NULL, 0, 1100, 8.0, 0.93, 2);
-    check_variant(&ts, "x.m4a", NULL, 0, 1100, 8.0, 0.93, 2);
-    check_variant(&ts, "x.webm", NULL, 0, 1100, 8.0, 0.93, 2);
-    check_variant(&ts, "xv.mp4", NULL, 0, 1100, 8.0, 0.93, 2);
+    check_variant(&ts, "x.mp3", NULL, 0, 1100, 15.0, 0.99, 2);
+    check_variant(&ts, "x.opus", NULL, 0, 1100, 15.0, 0.99, 2);
+    check_variant(&ts, "x.ogg", NULL, 0, 1100, 15.0, 0.99, 2);
+    check_variant(&ts, "x.m4a", NULL, 0, 1100, 15.0, 0.99, 2);
+    check_variant(&ts, "x.webm", NULL, 0, 1100, 15.0, 0.99, 2);
+    check_variant(&ts, "xv.mp4", NULL, 0, 1100, 15.0, 0.99, 2);
 
     /* ---- memory, fd, pipe, raw, incremental ---- */
     {
@@ -409,7 +409,7 @@ int main(void) {
     {
         const char *outs[] = {"w.wav", "w.flac", "w.ogg", "w.opus", "w.mp3"};
         /* lossless: exact (the reference is 16-bit already); lossy: as the ffmpeg encodes */
-        const double min_snr[] = {999, 999, 8.0, 8.0, 8.0};
+        const double min_snr[] = {999, 999, 15.0, 15.0, 15.0};
         for (int k = 0; k < 5; k++) {
             vox_error err = {0};
             int rc = vox_audio_write(tmp(outs[k]), g_ref, g_nref, 16000, 0, &err);
@@ -433,13 +433,13 @@ int main(void) {
                        info.codec, same ? "yes" : "no");
                 VOX_CHECK(&ts, same, "%s: not bit-identical (n %zu)", outs[k], ny);
             } else {
-                cmp_t c = compare(g_ref, g_nref, y, ny, 2000);
+                cmp_t c = compare(g_ref, g_nref, y, ny, 200);
                 printf("  vox_audio_write %-7s -> %s %d Hz, %zu samples (ref %+ld), lag %+d, SNR "
                        "%.2f dB, corr %.5f\n",
                        outs[k], info.codec, info.src_rate, ny, (long)ny - (long)g_nref, c.lag,
                        c.snr_db, c.corr);
                 VOX_CHECK(&ts,
-                          c.snr_db >= min_snr[k] && c.corr >= 0.93 && abs(c.lag) <= 2 &&
+                          c.snr_db >= min_snr[k] && c.corr >= 0.99 && abs(c.lag) <= 2 &&
                               labs((long)ny - (long)g_nref) <= 1100,
                           "%s: SNR %.2f corr %.4f lag %d n %zu", outs[k], c.snr_db, c.corr, c.lag,
                           ny);
