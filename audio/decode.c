@@ -487,6 +487,17 @@ static void note_bad(vox_decoder *d, int e) {
     if (d->info.n_bad_packets++ == 0) averr(e, d->bad_reason, sizeof d->bad_reason);
 }
 
+/* Seconds the decoded length may fall short of the declared duration without a warning:
+ * 0.1 s + 1 % + 4 codec frames. Containers count encoder delay and end padding in their
+ * duration (mp3 Xing frame counts: 1681 samples = 0.105 s for a 16 kHz LAME file), which at
+ * low rates is several frames (576-sample MPEG-2 frames at 8 kHz are 72 ms each). */
+static double truncation_margin(const vox_decoder *d) {
+    double m = 0.1 + 0.01 * d->info.declared_seconds;
+    if (d->dec->frame_size > 0 && d->info.src_rate > 0)
+        m += 4.0 * d->dec->frame_size / d->info.src_rate;
+    return m;
+}
+
 static int finish(vox_decoder *d, vox_error *err) {
     int r = swr_drain(d, err);
     if (r) return r;
@@ -511,8 +522,7 @@ static int finish(vox_decoder *d, vox_error *err) {
         in->truncated = 1;
         snprintf(in->warning, sizeof in->warning, "%.200s: truncated: read error (%s) after %.3f s",
                  d->name, averr(d->read_error, eb, sizeof eb), got_s);
-    } else if (in->declared_seconds > 0 &&
-               got_s < in->declared_seconds - (0.1 + 0.01 * in->declared_seconds)) {
+    } else if (in->declared_seconds > 0 && got_s < in->declared_seconds - truncation_margin(d)) {
         in->truncated = 1;
         snprintf(in->warning, sizeof in->warning,
                  "%.200s: truncated: the container declares %.3f s, decoded %.3f s", d->name,
@@ -535,11 +545,7 @@ static int pump(vox_decoder *d, size_t need, vox_error *err) {
             if ((r = finish(d, err))) return r;
             break;
         }
-        if (r != AVERROR(EAGAIN)) {
-            note_bad(d, r); /* a decode error surfaced on receive: skip, keep going */
-            if (d->demux_eof && d->info.n_bad_packets > 100000) return finish(d, err);
-            continue;
-        }
+        if (r != AVERROR(EAGAIN)) note_bad(d, r); /* decode error on receive: skip the packet */
         if (d->demux_eof) { /* EAGAIN after the flush packet: should not happen */
             if ((r = finish(d, err))) return r;
             break;

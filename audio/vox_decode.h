@@ -24,7 +24,8 @@
  *   set with a one-line reason in info.warning when (a) a packet failed to decode (it is skipped;
  *   info.n_bad_packets counts them), (b) the demuxer stopped with a read error other than end of
  *   file, or (c) the decoded input is shorter than the container's declared duration by more
- *   than 0.1 s + 1 % (mp3 with a Xing/Info frame count, flac STREAMINFO, mp4 headers, ...).
+ *   than 0.1 s + 1 % + 4 codec frames (mp3 with a Xing/Info frame count, flac STREAMINFO, mp4
+ *   headers, ...; containers include encoder delay/padding in that duration, hence the frames).
  *   Only if nothing at all decodes is it an error ("contains no audio" / "not an audio file").
  *
  * Logging and global state: libav logs to stderr through a process-wide level. Programs call
