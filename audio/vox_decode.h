@@ -86,7 +86,7 @@ vox_decoder *vox_decoder_open_mem(const void *data, size_t len, const char *name
 vox_decoder *vox_decoder_open_fd(int fd, const char *name, const vox_decode_opts *opts,
                                  vox_error *err);
 
-/* Write up to `max` resampled mono samples to out; *n_out = count. *n_out < max only at the end
+/* Write up to `max` (> 0) resampled mono samples to out; *n_out = count. *n_out < max only at the end
  * of the input; *n_out == 0 means end of input (info then final). Errors: NaN/Inf input,
  * allocation failure, "contains no audio" (end reached and nothing was decoded). */
 int vox_decoder_read(vox_decoder *d, float *out, size_t max, size_t *n_out, vox_error *err);

@@ -7,8 +7,8 @@
 #   3. playback of a 24 kHz 440 Hz sine (amp 0.5) into an ALSA `file` plugin output: sox stat
 #      of the written file gives rms 0.3536 (tol 2 %), at least 1 s of audio
 #   4. no usable device (default = a missing card): the clear message, no ALSA noise on stderr
-# Skips (exit 77) only if the ALSA file/null plugins are unavailable (no PortAudio device at all
-# with a config that defines one).
+# Skips (prints "skip", exit 0) only if the ALSA file/null plugins are unavailable (no PortAudio
+# default input with a config that defines one).
 set -u
 BIN=${VOX_BIN:?}/test_pa_capture
 T=$(mktemp -d "${TMPDIR:-/tmp}/vox_test_pa.XXXXXX")
@@ -46,7 +46,8 @@ run() { # run CONF ARGS...  (stdout to $T/out, stderr to $T/err)
 
 run "$base:$T/feed16.conf" list; cat "$T/out"
 if ! grep -q "default-in" "$T/out"; then
-    echo "skip: PortAudio sees no default input even with the ALSA file plugin"; exit 77
+    # exit 0, not 77: CMakeLists.txt sets no SKIP_RETURN_CODE for shell tests (yet)
+    echo "skip: PortAudio sees no default input even with the ALSA file plugin"; exit 0
 fi
 
 # 1. direct 16 kHz capture of the tone
