@@ -6,6 +6,7 @@
 #   2. the same through our resampler (device opened at its default rate, VOX_PA_DEVICE_RATE)
 #   3. playback of a 24 kHz 440 Hz sine (amp 0.5) into an ALSA `file` plugin output: sox stat
 #      of the written file gives rms 0.3536 (tol 2 %), at least 1 s of audio
+#   3b. the same at 24 kHz into a 48 kHz device through our resampler (VOX_PA_DEVICE_RATE)
 #   4. no usable device (default = a missing card): the clear message, no ALSA noise on stderr
 # Skips (prints "skip", exit 0) only if the ALSA file/null plugins are unavailable (no PortAudio
 # default input with a config that defines one).
@@ -73,6 +74,23 @@ if [ -s "$T/played.raw" ]; then
     echo "played file: rms ${prms:-?}, ${plen:-?} s"
     check play-rms "$(num_ok "${prms:-0}" 0.35355 0.007)" "rms ${prms:-?} (expected 0.3536 +- 2%)"
     check play-len "$(awk -v l="${plen:-0}" 'BEGIN{exit !(l >= 1.5)}' && echo 1 || echo 0)" "length ${plen:-?} < 1.5 s"
+fi
+
+# 3b. playback through our resampler: device (plug -> file at 48 kHz) at its default rate
+cat > "$T/out48.conf" <<EOF
+pcm.!default { type plug slave { pcm "out" format S16_LE rate 48000 channels 1 } }
+pcm.out { type file slave.pcm "null" file "$T/played48.raw" format "raw" }
+EOF
+run "$base:$T/out48.conf" play 24000 1.5 devrate; rc=$?; cat "$T/out"
+check play-resampled "$([ $rc = 0 ] && [ -s "$T/played48.raw" ] && grep -q 'device 48000 Hz' "$T/out" && echo 1 || echo 0)" "rc $rc, $(cat "$T/out")"
+if [ -s "$T/played48.raw" ]; then
+    st=$(sox -t raw -r 48000 -e signed -b 16 -c 1 "$T/played48.raw" -n stat 2>&1)
+    prms=$(echo "$st" | sed -n 's/^RMS *amplitude: *//p'); plen=$(echo "$st" | sed -n 's/^Length (seconds): *//p')
+    pf=$(echo "$st" | sed -n 's/^Rough *frequency: *//p')
+    echo "played file (48 kHz): rms ${prms:-?}, ${plen:-?} s, rough frequency ${pf:-?} Hz"
+    check play-resampled-rms "$(num_ok "${prms:-0}" 0.35355 0.007)" "rms ${prms:-?}"
+    check play-resampled-len "$(awk -v l="${plen:-0}" 'BEGIN{exit !(l >= 1.5)}' && echo 1 || echo 0)" "length ${plen:-?}"
+    check play-resampled-freq "$(num_ok "${pf:-0}" 440 5)" "rough frequency ${pf:-?} (440 +- 5)"
 fi
 
 # 4. no usable default device. On a machine without sound cards PortAudio then sees 0 devices

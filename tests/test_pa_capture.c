@@ -5,7 +5,7 @@
  *   test_pa_capture capture RATE N [devrate]  capture N samples at RATE (devrate: force the
  *                                           device's default rate + our resampler); prints rms,
  *                                           frequency (positive zero crossings), overflows
- *   test_pa_capture play RATE SECONDS        play a 440 Hz sine of amplitude 0.5
+ *   test_pa_capture play RATE SECONDS [devrate]  play a 440 Hz sine of amplitude 0.5
  * Failures print "error: <message>" on stdout and exit 2.
  *
  * Without arguments (as ctest runs it) it only checks argument errors, which need no device,
@@ -110,7 +110,8 @@ int main(int argc, char **argv) {
         if (!x) return 3;
         for (size_t i = 0; i < n; i++)
             x[i] = (float)(0.5 * sin(2 * M_PI * 440.0 * i / rate));
-        vox_pa_playback *p = vox_pa_playback_open(VOX_PA_DEFAULT_DEVICE, rate, 0, &err);
+        int flags = argc > 4 && !strcmp(argv[4], "devrate") ? VOX_PA_DEVICE_RATE : 0;
+        vox_pa_playback *p = vox_pa_playback_open(VOX_PA_DEFAULT_DEVICE, rate, flags, &err);
         if (!p) {
             free(x);
             return fail(&err);
@@ -127,6 +128,7 @@ int main(int argc, char **argv) {
                under);
         return 0;
     }
-    fprintf(stderr, "usage: test_pa_capture [list | capture RATE N [devrate] | play RATE SEC]\n");
+    fprintf(stderr,
+            "usage: test_pa_capture [list | capture RATE N [devrate] | play RATE SEC [devrate]]\n");
     return 2;
 }
