@@ -27,6 +27,8 @@
  *   than 0.1 s + 1 % + 4 codec frames (mp3 with a Xing/Info frame count, flac STREAMINFO, mp4
  *   headers, ...; containers include encoder delay/padding in that duration, hence the frames).
  *   Only if nothing at all decodes is it an error ("contains no audio" / "not an audio file").
+ *   NOT detected (libav gives no sign): a truncated mp3 without a Xing/Info header, a WAV whose
+ *   data chunk declares more than the file holds (docs/audio.md).
  *
  * Logging and global state: libav logs to stderr through a process-wide level. Programs call
  * vox_decode_global_init(verbose) once at start: it only calls av_log_set_level (AV_LOG_QUIET
