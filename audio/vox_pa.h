@@ -33,7 +33,9 @@
  * state this module touches; verbose != 0 restores the defaults.
  *
  * Ownership: each vox_pa_capture / vox_pa_playback owns its PortAudio stream and scratch
- * buffers (allocated at open, none per read) and belongs to one thread at a time. */
+ * buffers (allocated at open, none per read) and belongs to one thread at a time. PortAudio's
+ * Pa_Initialize/Pa_Terminate are not thread-safe: open and close these objects (and list
+ * devices) from one thread; reads/writes on different objects may run on different threads. */
 #ifndef VOX_PA_H
 #define VOX_PA_H
 
