@@ -72,14 +72,27 @@ static inline VOX_HD float vox_rope_inv_freq(int j, int head_dim, float theta) {
     return (float)(1.0 / pow((double)theta, (double)(2 * j) / (double)head_dim));
 }
 
-/* Rotate one interleaved pair (x0, x1) = (x[2j], x[2j+1]) by angle pos * inv_freq (fp32
- * product, as the reference does), in place. */
-static inline VOX_HD void vox_rope_pair(float *x0, float *x1, int pos, float inv_freq) {
+/* cos and sin of the RoPE angle pos * inv_freq (fp32 product, as the reference does). */
+static inline VOX_HD void vox_rope_cs(int pos, float inv_freq, float *c, float *s) {
     float ang = (float)pos * inv_freq;
-    float c = cosf(ang), s = sinf(ang);
+    *c = cosf(ang);
+    *s = sinf(ang);
+}
+
+/* Rotate the pair (*x0, *x1) by the angle whose cos and sin are c and s, in place. Backends
+ * that share one angle between heads compute vox_rope_cs once and call this per head. */
+static inline VOX_HD void vox_rope_rotate(float *x0, float *x1, float c, float s) {
     float a = *x0, b = *x1;
     *x0 = a * c - b * s;
     *x1 = a * s + b * c;
+}
+
+/* Rotate one interleaved pair (x0, x1) = (x[2j], x[2j+1]) by angle pos * inv_freq (fp32
+ * product, as the reference does), in place. */
+static inline VOX_HD void vox_rope_pair(float *x0, float *x1, int pos, float inv_freq) {
+    float c, s;
+    vox_rope_cs(pos, inv_freq, &c, &s);
+    vox_rope_rotate(x0, x1, c, s);
 }
 
 /* Key position held by ring slot `slot` of a ring with `cap` slots when positions
@@ -99,6 +112,22 @@ static inline VOX_HD int64_t vox_ring_slot_pos(int64_t slot, int64_t cap, int64_
 static inline VOX_HD int vox_attn_visible(int64_t qp, int64_t kp, int window) {
     if (kp < 0 || kp > qp) return 0;
     return window <= 0 || kp > qp - window;
+}
+
+/* First key position visible to a query at qp with a window of `window` keys (<= 0:
+ * unlimited): the visible keys of qp are exactly first .. qp. */
+static inline VOX_HD int64_t vox_attn_first_key(int64_t qp, int window) {
+    int64_t lo = window > 0 ? qp - window + 1 : 0;
+    return lo < 0 ? 0 : lo;
+}
+
+/* Argmax order: does candidate (v, i) beat the current best (bv, bi)? bi < 0 means "no best
+ * yet". A NaN never wins; a larger value wins; on equal values the smaller index wins (the
+ * first maximum), so the result does not depend on the order candidates are merged in. */
+static inline VOX_HD int vox_argmax_better(float v, int64_t i, float bv, int64_t bi) {
+    if (v != v || i < 0) return 0;
+    if (bi < 0) return 1;
+    return v > bv || (v == bv && i < bi);
 }
 
 #endif /* VOX_HD_H */

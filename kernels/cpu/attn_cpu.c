@@ -305,10 +305,7 @@ typedef struct {
 } att_ctx;
 
 /* First visible key position for a query at qp. */
-static int64_t first_visible(int64_t qp, int window) {
-    int64_t lo = window > 0 ? qp - window + 1 : 0;
-    return lo < 0 ? 0 : lo;
-}
+static int64_t first_visible(int64_t qp, int window) { return vox_attn_first_key(qp, window); }
 
 static void att_task(att_ctx *c, int task, float *scratch) {
     const vox_kv *kv = c->kv;

@@ -24,7 +24,7 @@
 #include <immintrin.h>
 #endif
 
-#define PF_BYTES 4096 /* software prefetch distance along each weight row */
+#define PF_BYTES 8192 /* software prefetch distance along each weight row */
 #define GEMV_ALWAYS __attribute__((always_inline)) inline
 
 typedef struct {

@@ -144,13 +144,11 @@ static void rope_rows(void *vc, int64_t b, int64_t e) {
         float *xr = c->x + i * row;
         for (int j = 0; j < half; j++) {
             /* the arithmetic of vox_rope_pair, with cos/sin shared by the heads */
-            float ang = (float)pos * c->inv_freq[j];
-            float cs = cosf(ang), sn = sinf(ang);
+            float cs, sn;
+            vox_rope_cs(pos, c->inv_freq[j], &cs, &sn);
             for (int h = 0; h < c->n_heads; h++) {
                 float *p = xr + (int64_t)h * c->head_dim + 2 * j;
-                float a = p[0], bb = p[1];
-                p[0] = a * cs - bb * sn;
-                p[1] = a * sn + bb * cs;
+                vox_rope_rotate(&p[0], &p[1], cs, sn);
             }
         }
     }
@@ -257,9 +255,8 @@ int cpu_argmax(vox_backend *be, int32_t *out_host, const float *x, int rows, int
         float bv = 0.0f;
         for (int c = 0; c < cols; c++) {
             float v = xr[c];
-            /* v > bv is false for NaN v, so a NaN never replaces a number; a NaN first
-             * element is skipped by the explicit check */
-            if (best < 0 ? !isnan(v) : v > bv) {
+            /* a NaN never wins; later equal values do not replace the first maximum */
+            if (vox_argmax_better(v, c, bv, best)) {
                 best = c;
                 bv = v;
             }
