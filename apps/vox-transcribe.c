@@ -1,4 +1,5 @@
-/* vox-transcribe - offline transcription of WAV files with a Voxtral Realtime model.
+/* vox-transcribe - offline transcription of audio files with a Voxtral Realtime model (any
+ * format libav reads, resampled to the model rate; "-" reads stdin).
  * Transcript on stdout, diagnostics on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +8,13 @@
 #include "vox_asr.h"
 #include "vox_backend.h"
 #include "cpu/vox_blas.h"
-#include "vox_wav.h"
+#include "vox_decode.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: vox-transcribe -m MODEL_DIR [options] FILE.wav...\n"
-            "Transcribes 16 kHz WAV files with a Voxtral Realtime model directory\n"
+            "usage: vox-transcribe -m MODEL_DIR [options] FILE...\n"
+            "Transcribes audio files (wav, flac, mp3, ogg, m4a, ...; resampled to 16 kHz;\n"
+            "\"-\" = stdin) with a Voxtral Realtime model directory\n"
             "(params.json, consolidated.safetensors, tekken.json).\n\n"
             "  -m, --model DIR     model directory (required)\n"
             "  --delay MS          transcription delay: 80..1200 in steps of 80, or 2400\n"
@@ -50,6 +52,7 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    vox_decode_global_init(verbose);
     vox_error e = {0};
     vox_device dev;
     if (vox_device_parse(dev_s, &dev, &e)) {
@@ -74,19 +77,24 @@ int main(int argc, char **argv) {
     int status = 0;
     for (int f = 0; f < nf; f++) {
         float *pcm = NULL;
-        vox_wav_info wi;
-        if (vox_wav_read(files[f], &pcm, &wi, &e)) {
+        struct {
+            size_t n_frames;
+            int sample_rate;
+        } wi;
+        vox_decode_opts dopt = {vox_asr_model_info(m)->sample_rate, 0, 0};
+        vox_decode_info dinf;
+        int drc = !strcmp(files[f], "-") ? vox_decode_fd(0, "stdin", &dopt, &pcm, &wi.n_frames, &dinf, &e)
+                                         : vox_decode_file(files[f], &dopt, &pcm, &wi.n_frames, &dinf, &e);
+        if (drc) {
             fprintf(stderr, "vox-transcribe: %s\n", e.msg);
             status = 1;
             continue;
         }
-        if (wi.sample_rate != vox_asr_model_info(m)->sample_rate) {
-            fprintf(stderr, "vox-transcribe: %s: sample rate %d Hz, expected %d Hz (resample first)\n",
-                    files[f], wi.sample_rate, vox_asr_model_info(m)->sample_rate);
-            free(pcm);
-            status = 1;
-            continue;
-        }
+        wi.sample_rate = dopt.target_rate;
+        if (dinf.truncated) fprintf(stderr, "vox-transcribe: warning: %s\n", dinf.warning);
+        if (verbose)
+            fprintf(stderr, "vox-transcribe: %s: %s/%s %d Hz x %d -> %d Hz (%s)\n", files[f], dinf.container,
+                    dinf.codec, dinf.src_rate, dinf.src_channels, dinf.out_rate, dinf.resampler);
         vox_asr_stream *s = vox_asr_stream_create(m, delay, &e);
         double t1 = vox_time_now();
         int rc = s ? vox_asr_feed(s, pcm, wi.n_frames, &e) : 1;
