@@ -78,6 +78,8 @@ typedef struct vox_asr_opts {
 
 void vox_asr_opts_default(vox_asr_opts *o);
 
+/* A new session with default options and delay_ms (<= 0: the model's default; other values
+ * outside the trained set fail with one line, see vox_asr_delay_tokens). Caller frees. */
 vox_asr_stream *vox_asr_stream_create(const vox_asr_model *m, int delay_ms, vox_error *err);
 vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr_opts *o,
                                            vox_error *err);
