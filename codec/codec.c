@@ -642,7 +642,18 @@ void vox_codec_state_set_tap(vox_codec_state *s, vox_codec_tap_fn fn, void *ctx)
         if (rc_) return be_fail(be, err, rc_);                                                     \
     } while (0)
 
-static int transformer(const vox_codec_model *m, vox_codec_state *s, int i, float *x, int t,
+typedef struct {
+    float *h, *o;   /* backend [chunk][dim] */
+    float *q, *att; /* backend [chunk][Q] */
+    float *k, *v;   /* backend [chunk][KV] */
+    float *g, *u;   /* backend [chunk][hidden] */
+    float *scores;  /* host [max ring cap] */
+} cl_scratch;
+
+/* n_layers transformer layers in place on x[t][dim] at positions *pos .., in chunks of at most
+ * `chunk` rows (each ring holds window + chunk keys); *pos advances by t. */
+static int transformer(const vox_codec_model *m, const cl_layer *layers, int n_layers, int window,
+                       vox_kv *rings, int64_t *pos, float *x, int t, int chunk, cl_scratch *w,
                        vox_error *err) {
     const vox_codec_config *c = &m->c;
     vox_backend *be = m->be;
@@ -650,38 +661,42 @@ static int transformer(const vox_codec_model *m, vox_codec_state *s, int i, floa
     const int D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     const int H = c->hidden_dim;
     const float scale = 1.0f / sqrtf((float)c->head_dim);
-    for (int l = 0; l < c->n_layers[i]; l++) {
-        const cl_layer *L = &m->layers[i][l];
-        vox_kv *kv = &s->kv[i][l];
-        CK(op->rmsnorm(be, s->h, x, L->attn_norm, t, D, c->norm_eps));
-        CK(op->matmul(be, s->q, s->h, &L->wq, NULL, t));
-        CK(op->matmul(be, s->k, s->h, &L->wk, NULL, t));
-        CK(op->matmul(be, s->v, s->h, &L->wv, NULL, t));
-        if (c->qk_norm) {
-            CK(op->rmsnorm(be, s->q, s->q, L->q_norm, t, Q, c->qk_norm_eps));
-            CK(op->rmsnorm(be, s->k, s->k, L->k_norm, t, KV, c->qk_norm_eps));
+    for (int r0 = 0; r0 < t; r0 += chunk) {
+        const int n = t - r0 < chunk ? t - r0 : chunk;
+        float *xc = x + (int64_t)r0 * D;
+        for (int l = 0; l < n_layers; l++) {
+            const cl_layer *L = &layers[l];
+            vox_kv *kv = &rings[l];
+            CK(op->rmsnorm(be, w->h, xc, L->attn_norm, n, D, c->norm_eps));
+            CK(op->matmul(be, w->q, w->h, &L->wq, NULL, n));
+            CK(op->matmul(be, w->k, w->h, &L->wk, NULL, n));
+            CK(op->matmul(be, w->v, w->h, &L->wv, NULL, n));
+            if (c->qk_norm) {
+                CK(op->rmsnorm(be, w->q, w->q, L->q_norm, n, Q, c->qk_norm_eps));
+                CK(op->rmsnorm(be, w->k, w->k, L->k_norm, n, KV, c->qk_norm_eps));
+            }
+            CK(op->kv_write(be, kv, w->k, w->v, n, *pos));
+            CK(op->sync(be));
+            CK(vox_codec_alibi_attention_ref(be, w->att, w->q, n, *pos, kv, c->n_heads,
+                                             c->n_kv_heads, c->head_dim, window, scale,
+                                             m->slopes_host, w->scores));
+            CK(op->matmul(be, w->o, w->att, &L->wo, NULL, n));
+            if (c->layer_scale)
+                for (int r = 0; r < n; r++)
+                    CK(op->mul(be, w->o + (int64_t)r * D, w->o + (int64_t)r * D, L->attn_scale, D));
+            CK(op->add(be, xc, xc, w->o, (int64_t)n * D));
+            CK(op->rmsnorm(be, w->h, xc, L->ffn_norm, n, D, c->norm_eps));
+            CK(op->matmul(be, w->g, w->h, &L->w1, NULL, n));
+            CK(op->matmul(be, w->u, w->h, &L->w3, NULL, n));
+            CK(op->swiglu(be, w->g, w->g, w->u, (int64_t)n * H));
+            CK(op->matmul(be, w->o, w->g, &L->w2, NULL, n));
+            if (c->layer_scale)
+                for (int r = 0; r < n; r++)
+                    CK(op->mul(be, w->o + (int64_t)r * D, w->o + (int64_t)r * D, L->ffn_scale, D));
+            CK(op->add(be, xc, xc, w->o, (int64_t)n * D));
         }
-        CK(op->kv_write(be, kv, s->k, s->v, t, s->pos[i]));
-        CK(op->sync(be));
-        CK(vox_codec_alibi_attention_ref(be, s->att, s->q, t, s->pos[i], kv, c->n_heads,
-                                         c->n_kv_heads, c->head_dim, c->window[i], scale,
-                                         m->slopes_host, s->scores));
-        CK(op->matmul(be, s->o, s->att, &L->wo, NULL, t));
-        if (c->layer_scale)
-            for (int r = 0; r < t; r++)
-                CK(op->mul(be, s->o + (int64_t)r * D, s->o + (int64_t)r * D, L->attn_scale, D));
-        CK(op->add(be, x, x, s->o, (int64_t)t * D));
-        CK(op->rmsnorm(be, s->h, x, L->ffn_norm, t, D, c->norm_eps));
-        CK(op->matmul(be, s->g, s->h, &L->w1, NULL, t));
-        CK(op->matmul(be, s->u, s->h, &L->w3, NULL, t));
-        CK(op->swiglu(be, s->g, s->g, s->u, (int64_t)t * H));
-        CK(op->matmul(be, s->o, s->g, &L->w2, NULL, t));
-        if (c->layer_scale)
-            for (int r = 0; r < t; r++)
-                CK(op->mul(be, s->o + (int64_t)r * D, s->o + (int64_t)r * D, L->ffn_scale, D));
-        CK(op->add(be, x, x, s->o, (int64_t)t * D));
+        *pos += n;
     }
-    s->pos[i] += t;
     return VOX_OK;
 }
 
@@ -752,7 +767,9 @@ int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t
     float *x = s->xa, *y = s->xb;
     int t = n;
     for (int i = 0; i < c->n_stages; i++) {
-        int rc = transformer(m, s, i, x, t, err);
+        cl_scratch w = {s->h, s->o, s->q, s->att, s->k, s->v, s->g, s->u, s->scores};
+        int rc = transformer(m, m->layers[i], c->n_layers[i], c->window[i], s->kv[i], &s->pos[i], x,
+                             t, s->t_max[i], &w, err);
         if (rc) return rc;
         tap(s, m->block_of_stage[i], x, t, D);
         if (!c->has_up[i]) continue;
