@@ -534,8 +534,10 @@ void vox_codec_free(vox_codec_model *m) {
     for (int i = 0; i < m->n_owned; i++)
         m->be->ops->free(m->be, m->owned[i]);
     free(m->owned);
-    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++)
+    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++) {
         free(m->layers[i]);
+        free(m->enc_layers[i]);
+    }
     free(m->codebook_host);
     free(m->slopes_host);
     free(m);
