@@ -15,6 +15,9 @@
  * doubled per decoder stride 2. Weight norm is folded at load: W = g * v / ||v|| with the norm
  * over every axis but 0 (per output channel for Conv1d, per *input* channel for ConvTranspose).
  *
+ * Encoder: vox_codec_encode (whole utterance) when the file has the encoder tensors; the
+ * released checkpoint has none.
+ *
  * Incremental decoding: every block is causal, so a state carries conv tails, ConvT overlap
  * sums and per-layer KV rings (w_i + chunk keys); decoding frames in chunks yields the same
  * samples as decoding them at once (up to float rounding).
