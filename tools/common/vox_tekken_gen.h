@@ -51,6 +51,7 @@ typedef struct {
     /* --- additive fields (zeroed/defaulted by vox_tekken_gen_defaults) --- */
     const char *version;    /* config.version; NULL -> "v7" */
     int tts;                /* 1: TTS special-token set and a TTS "audio" block (24 kHz,
+                               frame_rate 12.5, audio_encoding_config 128/240/960 (inferred),
                                voice_num_audio_tokens); the realtime block is then not written */
     int n_voices;           /* TTS: number of voices in voice_num_audio_tokens */
     const char *const *voice_names; /* [n_voices] */
