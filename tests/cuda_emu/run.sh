@@ -10,8 +10,12 @@ build=${1:?usage: run.sh <build dir> [args]}
 shift
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+gcc -std=c11 -O2 -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -c "$src/kernels/common.c" \
+    -o "$out/common.o"
+gcc -std=c11 -O2 -fPIC -Wall -Wextra -Werror -D_GNU_SOURCE -c "$src/kernels/dtype.c" \
+    -o "$out/dtype.o"
 g++ -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unknown-pragmas \
     -D_GNU_SOURCE -I "$src/tests/cuda_emu" -I "$src/kernels" \
-    -x c++ "$src"/kernels/cuda/*.cu "$src/tests/cuda_emu/emu.cpp" "$src/kernels/common.c" \
-    "$src/kernels/dtype.c" -o "$out/libvox_cuda.so"
+    -x c++ "$src"/kernels/cuda/*.cu "$src/tests/cuda_emu/emu.cpp" -x none "$out/common.o" \
+    "$out/dtype.o" -o "$out/libvox_cuda.so"
 VOX_CUDA_LIB="$out/libvox_cuda.so" "$build/bin/vox-selftest" --device cuda "$@"
