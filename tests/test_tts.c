@@ -136,6 +136,26 @@ int main(void) {
         if (!rc) vox_tts_voice_free(&v);
         if (i == 0) corrupt_checks(&ts, path);
     }
+    /* not a tensor (torch.save of a dict): one clear line */
+    {
+        snprintf(path, sizeof path, "%s/tests/fixtures/tts/voice_dict.pt", VOX_SOURCE_DIR);
+        vox_tts_voice v;
+        rc = vox_tts_voice_load(path, 0, &v, &err);
+        VOX_CHECK(&ts, rc != VOX_OK && strstr(err.msg, "voice_dict.pt"), "dict .pt accepted: '%s'",
+                  err.msg);
+        printf("dict .pt: %s\n", err.msg);
+        if (rc == VOX_OK) vox_tts_voice_free(&v);
+        /* safetensors voice written by the safetensors package */
+        snprintf(path, sizeof path, "%s/tests/fixtures/tts/voice_st.safetensors", VOX_SOURCE_DIR);
+        rc = vox_tts_voice_load(path, 12, &v, &err);
+        const vox_st_tensor *t = fx(&ts, ref, "voice_torch_values");
+        VOX_CHECK(&ts, rc == VOX_OK && t && v.rows == 5 && !memcmp(v.emb, t->data, t->nbytes),
+                  "safetensors voice: %s", err.msg);
+        if (rc == VOX_OK) vox_tts_voice_free(&v);
+        rc = vox_tts_voice_load(path, 13, &v, &err);
+        VOX_CHECK(&ts, rc != VOX_OK, "wrong dim accepted");
+        printf("safetensors voice with dim 13: %s\n", err.msg);
+    }
     vox_tts_voice voices[2];
     memset(voices, 0, sizeof voices);
 
@@ -217,21 +237,27 @@ int main(void) {
     }
 
     /* ---- full generation with the reference's noise: codes exact, h rel err <= 1e-3 ---- */
-    vox_tts_session *ss[2] = {NULL, NULL};
-    int gen_frames[2] = {0, 0};
-    int32_t *gen_codes[2] = {NULL, NULL};
-    for (int vi = 0; vi < 2; vi++) {
+#define MAXG 8
+    vox_tts_session *ss[MAXG] = {NULL};
+    int gen_frames[MAXG] = {0}, ng = 0;
+    int32_t *gen_codes[MAXG] = {NULL};
+    for (int gi = 0; gi < MAXG && tok; gi++) {
         char key[64];
-        snprintf(key, sizeof key, "gen_%d_codes", vi);
+        snprintf(key, sizeof key, "gen_%d_case", gi);
+        const vox_st_tensor *cs = vox_st_find(ref, key);
+        if (!cs) break;
+        ng = gi + 1;
+        int vi = ((const int32_t *)cs->data)[0], ti = ((const int32_t *)cs->data)[1];
+        snprintf(key, sizeof key, "gen_%d_codes", gi);
         const vox_st_tensor *cd = fx(&ts, ref, key);
-        snprintf(key, sizeof key, "gen_%d_h", vi);
+        snprintf(key, sizeof key, "gen_%d_h", gi);
         const vox_st_tensor *hh = fx(&ts, ref, key);
-        snprintf(key, sizeof key, "gen_%d_noise", vi);
+        snprintf(key, sizeof key, "gen_%d_noise", gi);
         const vox_st_tensor *nz = fx(&ts, ref, key);
-        if (!cd || !hh || !nz || !tok) continue;
+        if (!cd || !hh || !nz || vi < 0 || vi > 1 || ti < 0 || ti > 3) continue;
         int32_t *ids = NULL;
         size_t n = 0;
-        rc = vox_tts_prompt(tok, k_texts[0], voices[vi].rows, &ids, &n, NULL, &err);
+        rc = vox_tts_prompt(tok, k_texts[ti], voices[vi].rows, &ids, &n, NULL, &err);
         vox_tts_session_opts so;
         vox_tts_session_defaults(&so);
         so.max_frames = (int)nz->shape[0];
@@ -239,8 +265,10 @@ int main(void) {
         so.noise_frames = (int)nz->shape[0];
         vox_tts_session *s = rc ? NULL : vox_tts_session_new(m, ids, n, &voices[vi], &so, &err);
         VOX_CHECK(&ts, s != NULL, "session: %s", err.msg);
-        free(ids);
-        if (!s) continue;
+        if (!s) {
+            free(ids);
+            continue;
+        }
         int NC = c->n_codebooks, F = (int)cd->shape[0], nh = (int)hh->shape[0];
         int32_t *codes = calloc((size_t)(so.max_frames + 1) * NC, 4);
         float *h = malloc((size_t)c->dim * 4);
@@ -258,43 +286,45 @@ int main(void) {
             if (!done) f++;
         }
         int same = f == F && !memcmp(codes, cd->data, (size_t)F * NC * 4);
-        printf("generation voice %d vs reference: %d frames (ref %d), codes %s, h max rel err "
-               "%.2e\n", vi, f, F, same ? "identical" : "DIFFER", he);
-        VOX_CHECK(&ts, same, "voice %d: generated codes differ from the reference", vi);
-        VOX_CHECK(&ts, he <= 1e-3, "voice %d: hidden state error %.3g > 1e-3", vi, he);
-        gen_frames[vi] = f;
-        gen_codes[vi] = codes;
+        printf("generation %d (voice %d, text %d) vs reference: %d frames (ref %d%s), codes %s, "
+               "h max rel err %.2e\n", gi, vi, ti, f, F, F < so.max_frames ? ", END" : ", cap",
+               same ? "identical" : "DIFFER", he);
+        VOX_CHECK(&ts, same, "generation %d: codes differ from the reference", gi);
+        VOX_CHECK(&ts, he <= 1e-3, "generation %d: hidden state error %.3g > 1e-3", gi, he);
+        gen_frames[gi] = f;
+        gen_codes[gi] = codes;
         free(h);
         vox_tts_session_free(s);
-        /* a fresh session for the batched run */
-        ids = NULL;
-        vox_tts_prompt(tok, k_texts[0], voices[vi].rows, &ids, &n, NULL, &err);
-        ss[vi] = vox_tts_session_new(m, ids, n, &voices[vi], &so, &err);
+        ss[gi] = vox_tts_session_new(m, ids, n, &voices[vi], &so, &err); /* for the batch run */
         free(ids);
     }
-    /* ---- batched step of both sessions == the single-session runs ---- */
-    if (ss[0] && ss[1] && gen_codes[0] && gen_codes[1]) {
+    /* ---- batched step of all sessions == the single-session runs (exact) ---- */
+    int all = ng > 1;
+    for (int i = 0; i < ng; i++) all = all && ss[i] && gen_codes[i];
+    if (all) {
         int NC = c->n_codebooks;
-        int32_t *bc = calloc(2 * (size_t)NC, 4);
-        int done[2] = {0, 0}, fr[2] = {0, 0}, ok = 1;
-        while (!(done[0] && done[1])) {
-            rc = vox_tts_step_batch(ss, 2, bc, done, &err);
+        int32_t *bc = calloc((size_t)ng * NC, 4);
+        int done[MAXG] = {0}, fr[MAXG] = {0}, ok = 1, left = ng;
+        while (left > 0) {
+            rc = vox_tts_step_batch(ss, ng, bc, done, &err);
             VOX_CHECK(&ts, rc == VOX_OK, "%s", err.msg);
             if (rc) break;
-            for (int i = 0; i < 2; i++)
+            left = 0;
+            for (int i = 0; i < ng; i++)
                 if (!done[i]) {
+                    left++;
                     if (fr[i] >= gen_frames[i] ||
                         memcmp(bc + (size_t)i * NC, gen_codes[i] + (size_t)fr[i] * NC, (size_t)NC * 4))
                         ok = 0;
                     fr[i]++;
                 }
         }
-        ok = ok && fr[0] == gen_frames[0] && fr[1] == gen_frames[1];
-        printf("batched step (2 sessions): %s\n", ok ? "identical to single runs" : "DIFFERS");
+        for (int i = 0; i < ng; i++) ok = ok && fr[i] == gen_frames[i];
+        printf("batched step (%d sessions): %s\n", ng, ok ? "identical to single runs" : "DIFFERS");
         VOX_CHECK(&ts, ok, "batched step differs from single-session steps");
         free(bc);
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < MAXG; i++) {
         vox_tts_session_free(ss[i]);
         free(gen_codes[i]);
     }

@@ -377,8 +377,10 @@ static int st_voice(const char *path, int dim, vox_tts_voice *out, vox_error *er
                   vox_st_count(f));
     } else if (t->ndim != 2 || t->shape[0] <= 0 || (dim > 0 && t->shape[1] != dim) ||
                (t->dtype != VOX_DT_BF16 && t->dtype != VOX_DT_F16 && t->dtype != VOX_DT_F32)) {
-        rc = ZERR("%s: tensor '%s': expected a float [N, %d] matrix, found %s %d-D", path, t->name,
-                  dim, vox_dtype_name(t->dtype), t->ndim);
+        rc = ZERR("%s: tensor '%s': expected a BF16/F16/F32 [N, %d] matrix, found %s %d-D [%lld, "
+                  "%lld]", path, t->name, dim, vox_dtype_name(t->dtype), t->ndim,
+                  (long long)(t->ndim > 0 ? t->shape[0] : 0),
+                  (long long)(t->ndim > 1 ? t->shape[1] : 0));
     } else {
         size_t n = (size_t)t->numel;
         out->emb = vox_malloc(n * sizeof(float), err);

@@ -43,6 +43,7 @@ torch.set_num_threads(1)
 
 TEXTS = ["Paris is a beautiful city!", "Hello, world.", "  Ça va? 123 fin  ", "a"]
 N_FRAMES_MAX = 10
+GEN_CASES = [(0, 0), (1, 0), (1, 1), (0, 3)]  # (voice index, text index)
 CFG = 1.2
 
 
@@ -198,6 +199,11 @@ def main():
     vt = (torch.randn(5, 12, generator=g) * 3).to(torch.bfloat16)
     torch.save(vt, os.path.join(a.out_dir, "voice_torch.pt"))
     out["voice_torch_values"] = vt.float().numpy()
+    # not a single tensor: the reader must refuse it with one clear line
+    torch.save({"embedding": vt}, os.path.join(a.out_dir, "voice_dict.pt"))
+    # safetensors voice (the mlx-community layout: key "embedding"), written by safetensors
+    from safetensors.torch import save_file as torch_save_st
+    torch_save_st({"embedding": vt}, os.path.join(a.out_dir, "voice_st.safetensors"))
     vt32 = torch.randn(3, 4, generator=g)
     torch.save(vt32, os.path.join(a.out_dir, "voice_torch_f32.pt"))
     out["voice_torch_f32_values"] = vt32.numpy()
@@ -297,15 +303,15 @@ def main():
     audio_id = amargs["audio_token_id"]
 
     gens = []
-    for vi, v in enumerate(voices):
-        ti = 0
+    for gi, (vi, ti) in enumerate(GEN_CASES):
+        v = voices[vi]
         ids = torch.tensor(out[f"prompt_{vi}_{ti}"].astype(np.int64))
         voice = torch.from_numpy(out[f"voice_{v}"])
         emb = tok_emb[ids].clone()
         pos = (ids == audio_id).nonzero().squeeze(1)
         assert pos.numel() == voice.shape[0]
         emb[pos] = voice
-        gnoise = np.random.default_rng(100 + vi).standard_normal(
+        gnoise = np.random.default_rng(100 + gi).standard_normal(
             (N_FRAMES_MAX, n_ac)).astype(np.float32)
         cache = DynamicCache()
         with torch.no_grad(), NoiseFeed(gnoise):
@@ -328,7 +334,8 @@ def main():
                 o = lm(inputs_embeds=e[None, None], past_key_values=cache, use_cache=True,
                        position_ids=torch.tensor([[P + f]]))
                 h = o.last_hidden_state[0, -1:]
-        key = f"gen_{vi}"
+        key = f"gen_{gi}"
+        out[key + "_case"] = np.array([vi, ti], dtype=np.int32)
         out[key + "_codes"] = np.array(frames, dtype=np.int32).reshape(-1, n_ac + 1)
         out[key + "_h"] = np.array(hs, dtype=np.float32)
         out[key + "_noise"] = gnoise
