@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "vox_backend.h"
+#include "vox_codec.h"
+#include "vox_params.h"
 #include "vox_mkmodel.h"
 #include "vox_safetensors.h"
 #include "vox_tekken.h"
@@ -323,6 +325,44 @@ int main(void) {
         printf("batched step (%d sessions): %s\n", ng, ok ? "identical to single runs" : "DIFFERS");
         VOX_CHECK(&ts, ok, "batched step differs from single-session steps");
         free(bc);
+    }
+    /* ---- integration: the generated model's codec decodes generation 0 (codec parity is
+     * test_codec's; here: the TTS layout loads and the codes are in the codec's range) ---- */
+    if (gen_codes[0] && gen_frames[0] > 0) {
+        snprintf(path, sizeof path, "%s/params.json", dir);
+        vox_params *pp = vox_params_load(path, &err);
+        snprintf(path, sizeof path, "%s/consolidated.safetensors", dir);
+        vox_st_file *st = pp ? vox_st_open(path, &err) : NULL;
+        vox_codec_model *cm = st ? vox_codec_load(be, pp, st, &err) : NULL;
+        VOX_CHECK(&ts, cm != NULL, "codec load from the TTS model: %s", err.msg);
+        if (cm) {
+            const vox_codec_config *cc = vox_codec_get_config(cm);
+            int F = gen_frames[0], NC = c->n_codebooks;
+            int32_t *raw = calloc((size_t)F * NC, 4);
+            float *pcm = calloc((size_t)F * cc->samples_per_frame + 1, 4);
+            int nv = 0;
+            int64_t no = 0, no2 = 0;
+            rc = vox_codec_ids_to_codes(cc, gen_codes[0], F, raw, &nv, &err);
+            VOX_CHECK(&ts, rc == VOX_OK && nv == F, "ids_to_codes: %s", err.msg);
+            vox_codec_state *cs = rc ? NULL : vox_codec_state_new(cm, F, &err);
+            if (cs) {
+                rc = vox_codec_decode(cm, cs, raw, F, pcm, &no, &err);
+                if (!rc) rc = vox_codec_finish(cm, cs, pcm + no, &no2, &err);
+                VOX_CHECK(&ts, rc == VOX_OK, "codec decode: %s", err.msg);
+                int finite = 1;
+                for (int64_t i = 0; i < no + no2; i++) finite = finite && isfinite(pcm[i]);
+                VOX_CHECK(&ts, no + no2 == (int64_t)F * cc->samples_per_frame && finite,
+                          "codec: %lld samples (expected %lld), finite %d",
+                          (long long)(no + no2), (long long)F * cc->samples_per_frame, finite);
+                printf("codec integration: %d frames -> %lld samples\n", F, (long long)(no + no2));
+                vox_codec_state_free(cs);
+            }
+            free(raw);
+            free(pcm);
+            vox_codec_free(cm);
+        }
+        vox_st_close(st);
+        vox_params_free(pp);
     }
     for (int i = 0; i < MAXG; i++) {
         vox_tts_session_free(ss[i]);

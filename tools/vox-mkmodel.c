@@ -104,11 +104,13 @@ static const int_flag k_tts_flags[] = {
     T("--semantic-size", semantic_size, "semantic codebook entries"),
     T("--acoustic-levels", acoustic_levels, "FSQ levels per acoustic code"),
     T("--n-acoustic", n_acoustic, "acoustic codebooks"),
-    T("--codec-dim", codec_dim, "codec transformer width"),
-    T("--codec-hidden", codec_hidden, "codec FFN hidden"),
-    T("--codec-heads", codec_heads, "codec heads"),
-    T("--codec-head-dim", codec_head_dim, "codec head_dim"),
-    T("--semantic-dim", semantic_dim, "codec semantic_dim"),
+    T("--codec-dim", codec.dim, "codec transformer width"),
+    T("--codec-hidden", codec.hidden_dim, "codec FFN hidden"),
+    T("--codec-heads", codec.n_heads, "codec heads"),
+    T("--codec-kv-heads", codec.n_kv_heads, "codec kv heads"),
+    T("--codec-head-dim", codec.head_dim, "codec head_dim"),
+    T("--semantic-dim", codec.semantic_dim, "codec semantic_dim"),
+    T("--patch", codec.patch_size, "codec pretransform_patch_size"),
     T("--voices", n_voices, "voices written (released order)"),
 };
 #undef T
@@ -205,17 +207,22 @@ static int tts_main(int argc, char **argv) {
         fprintf(stderr, "vox-mkmodel: %s (see --help)\n", err.msg);
         return 2;
     }
-    int n_t = 0, with_codec = 0;
+    int n_t = 0;
     uint64_t n_b = 0;
-    vox_mkmodel_tts_size(&o, &n_t, &n_b, &with_codec);
+    if (vox_mkmodel_tts_size(&o, &n_t, &n_b, &err) != VOX_OK) {
+        fprintf(stderr, "vox-mkmodel: %s\n", err.msg);
+        return 1;
+    }
     printf("vox-mkmodel: tts dim %d x %d layers (heads %d/%d, head_dim %d, hidden %d, vocab %d), "
            "acoustic %d layers (heads %d/%d, head_dim %d, hidden %d), codebooks %d+%dx%d, %d voices\n",
            o.dim, o.n_layers, o.n_heads, o.n_kv_heads, o.head_dim, o.hidden_dim, o.vocab_size,
            o.ac_layers, o.ac_heads, o.ac_kv_heads, o.ac_head_dim, o.ac_hidden, o.semantic_size,
            o.n_acoustic, o.acoustic_levels, o.n_voices);
-    printf("vox-mkmodel: %d tensors, %llu bytes of BF16 data (%.2f GB)%s\n", n_t,
-           (unsigned long long)n_b, (double)n_b / 1e9,
-           with_codec ? "" : " (codec tensors not included: codec generator not built in)");
+    printf("vox-mkmodel: codec dim %d, heads %d/%d, head_dim %d, hidden %d, semantic_dim %d, "
+           "patch %d\n", o.codec.dim, o.codec.n_heads, o.codec.n_kv_heads, o.codec.head_dim,
+           o.codec.hidden_dim, o.codec.semantic_dim, o.codec.patch_size);
+    printf("vox-mkmodel: %d tensors, %llu bytes of BF16 data (%.2f GB)\n", n_t,
+           (unsigned long long)n_b, (double)n_b / 1e9);
     if (dry) return 0;
     fflush(stdout);
     if (vox_mkmodel_tts_write(out, &o, &err) != VOX_OK) {

@@ -468,7 +468,8 @@ void vox_mkmodel_tts_defaults(vox_mkmodel_tts_opts *o, int full) {
     o->n_special = 1000;
     o->acoustic_levels = 21;
     o->n_acoustic = 36;
-    o->patch_size = 240;
+    vox_mkcodec_defaults(&o->codec, full);
+    o->codec.dtype = VOX_DT_BF16;
     if (full) {
         o->dim = 3072;
         o->n_layers = 26;
@@ -483,11 +484,6 @@ void vox_mkmodel_tts_defaults(vox_mkmodel_tts_opts *o, int full) {
         o->ac_head_dim = 128;
         o->ac_hidden = 9216;
         o->semantic_size = 8192;
-        o->codec_dim = 1024;
-        o->codec_hidden = 4096;
-        o->codec_heads = 8;
-        o->codec_head_dim = 128;
-        o->semantic_dim = 256;
         o->n_voices = VOX_MKMODEL_TTS_MAX_VOICES;
         for (int i = 0; i < o->n_voices; i++) o->voice_rows[i] = k_tts_voice_rows[i];
         o->emb_std = 0.02;
@@ -507,16 +503,21 @@ void vox_mkmodel_tts_defaults(vox_mkmodel_tts_opts *o, int full) {
         o->ac_head_dim = 24;
         o->ac_hidden = 128;
         o->semantic_size = 60;
-        o->codec_dim = 64;
-        o->codec_hidden = 128;
-        o->codec_heads = 4;
-        o->codec_head_dim = 16;
-        o->semantic_dim = 16;
         o->n_voices = 2;
         o->voice_rows[0] = 6;
         o->voice_rows[1] = 9;
         o->emb_std = 0.2;
     }
+}
+
+/* The codec options with the fields shared with the LM side taken from the TTS options. */
+static void tts_codec_opts(const vox_mkmodel_tts_opts *o, vox_mkcodec_opts *co) {
+    *co = o->codec;
+    co->semantic_size = o->semantic_size;
+    co->acoustic_size = o->acoustic_levels;
+    co->acoustic_dim = o->n_acoustic;
+    co->seed = o->seed ^ 0x636f646563ull;
+    co->dtype = VOX_DT_BF16;
 }
 
 int vox_mkmodel_tts_check(const vox_mkmodel_tts_opts *o, vox_error *err) {
@@ -527,9 +528,7 @@ int vox_mkmodel_tts_check(const vox_mkmodel_tts_opts *o, vox_error *err) {
         {"ac-kv-heads", o->ac_kv_heads}, {"ac-head-dim", o->ac_head_dim},
         {"ac-hidden", o->ac_hidden}, {"semantic-size", o->semantic_size},
         {"acoustic-levels", o->acoustic_levels}, {"n-acoustic", o->n_acoustic},
-        {"codec-dim", o->codec_dim}, {"codec-hidden", o->codec_hidden},
-        {"codec-heads", o->codec_heads}, {"codec-head-dim", o->codec_head_dim},
-        {"semantic-dim", o->semantic_dim}, {"patch", o->patch_size}, {"voices", o->n_voices},
+        {"voices", o->n_voices},
     };
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i].v <= 0)
@@ -558,7 +557,9 @@ int vox_mkmodel_tts_check(const vox_mkmodel_tts_opts *o, vox_error *err) {
         return vox_set_error(err, VOX_ERR_ARG, "--emb-std %g: expected in (0, 100]", o->emb_std);
     if ((double)o->vocab_size * o->dim > 4e12 || (double)o->hidden_dim * o->dim > 4e12)
         return vox_set_error(err, VOX_ERR_ARG, "model dimensions are too large");
-    return VOX_OK;
+    vox_mkcodec_opts co;
+    tts_codec_opts(o, &co);
+    return vox_mkcodec_check(&co, err);
 }
 
 static int64_t ceil128(int64_t n) { return (n + 127) / 128 * 128; }
@@ -567,12 +568,6 @@ static int tts_n_lm_tensors(const vox_mkmodel_tts_opts *o) {
     return 3 + 9 * o->n_layers + 6 + 9 * o->ac_layers;
 }
 
-/* Codec generator (helper "codec": tools/common/vox_mkcodec.h). Define VOX_HAVE_MKCODEC once it
- * is merged; until then the TTS model has no audio_tokenizer.* tensors.
- * CODEC CALL SITE: vox_mkcodec_add(w, o, err) adds the audio_tokenizer.* tensors. */
-#ifdef VOX_HAVE_MKCODEC
-#include "vox_mkcodec.h"
-#endif
 
 static int tts_list(const vox_mkmodel_tts_opts *o, mk_list *l, vox_error *err) {
     int n = tts_n_lm_tensors(o);
@@ -631,34 +626,44 @@ static int tts_list(const vox_mkmodel_tts_opts *o, mk_list *l, vox_error *err) {
     return VOX_OK;
 }
 
-void vox_mkmodel_tts_size(const vox_mkmodel_tts_opts *o, int *n_tensors, uint64_t *n_bytes,
-                          int *with_codec) {
+int vox_mkmodel_tts_size(const vox_mkmodel_tts_opts *o, int *n_tensors, uint64_t *n_bytes,
+                         vox_error *err) {
+    int rc = vox_mkmodel_tts_check(o, err);
+    if (rc) return rc;
     mk_list l = {0};
-    vox_error e = {0};
-    uint64_t b = 0;
-    int n = 0;
-    if (tts_list(o, &l, &e) == VOX_OK) {
-        n = l.n;
-        for (int i = 0; i < l.n; i++) {
-            uint64_t m = 1;
-            for (int d = 0; d < l.t[i].ndim; d++) m *= (uint64_t)l.t[i].shape[d];
-            b += 2 * m;
-        }
+    vox_stw *w = NULL;
+    vox_mkcodec_gen *cg = NULL;
+    rc = tts_list(o, &l, err);
+    if (!rc) {
+        w = vox_stw_new(err);
+        if (!w) rc = VOX_ERR_NOMEM;
     }
+    for (int i = 0; !rc && i < l.n; i++)
+        rc = vox_stw_add_gen(w, l.t[i].name, VOX_DT_BF16, l.t[i].ndim, l.t[i].shape, gen_bf16,
+                             &l.t[i], err);
+    vox_mkcodec_opts co;
+    tts_codec_opts(o, &co);
+    if (!rc) rc = vox_mkcodec_add_tensors(w, &co, &cg, err);
+    if (!rc) {
+        if (n_tensors) *n_tensors = vox_stw_count(w);
+        if (n_bytes) *n_bytes = vox_stw_data_bytes(w);
+    }
+    vox_mkcodec_gen_free(cg);
+    vox_stw_free(w);
     free(l.t);
-    int wc = 0;
-#ifdef VOX_HAVE_MKCODEC
-    /* CODEC CALL SITE (sizes) */
-    wc = 1;
-#endif
-    if (n_tensors) *n_tensors = n;
-    if (n_bytes) *n_bytes = b;
-    if (with_codec) *with_codec = wc;
+    return rc;
 }
 
 static int write_tts_params(const char *path, const vox_mkmodel_tts_opts *o, vox_error *err) {
+    vox_mkcodec_opts co;
+    tts_codec_opts(o, &co);
+    char *codec_json = vox_mkcodec_params_json(&co, err); /* "{...}" */
+    if (!codec_json) return err ? err->code : VOX_ERR_NOMEM;
     FILE *fp = fopen(path, "wb");
-    if (!fp) return vox_set_error(err, VOX_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (!fp) {
+        free(codec_json);
+        return vox_set_error(err, VOX_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    }
     fprintf(fp,
             "{\n"
             "    \"dim\": %d,\n"
@@ -711,43 +716,15 @@ static int write_tts_params(const char *path, const vox_mkmodel_tts_opts *o, vox
             "            \"text_feature_bugged\": false,\n"
             "            \"condition_dropped_token_id\": 42\n"
             "        },\n"
-            "        \"audio_tokenizer_args\": {\n"
-            "            \"channels\": 1,\n"
-            "            \"sampling_rate\": 24000,\n"
-            "            \"pretransform_patch_size\": %d,\n"
-            "            \"patch_proj_kernel_size\": 7,\n"
-            "            \"semantic_codebook_size\": %d,\n"
-            "            \"semantic_dim\": %d,\n"
-            "            \"acoustic_codebook_size\": %d,\n"
-            "            \"acoustic_dim\": %d,\n"
-            "            \"conv_weight_norm\": true,\n"
-            "            \"causal\": true,\n"
-            "            \"attn_sliding_window_size\": 16,\n"
-            "            \"half_attn_window_upon_downsampling\": true,\n"
-            "            \"dim\": %d,\n"
-            "            \"hidden_dim\": %d,\n"
-            "            \"head_dim\": %d,\n"
-            "            \"n_heads\": %d,\n"
-            "            \"n_kv_heads\": %d,\n"
-            "            \"qk_norm_eps\": 1e-06,\n"
-            "            \"qk_norm\": true,\n"
-            "            \"use_biases\": false,\n"
-            "            \"norm_eps\": 0.01,\n"
-            "            \"layer_scale\": true,\n"
-            "            \"layer_scale_init\": 0.01,\n"
-            "            \"decoder_transformer_lengths_str\": \"2,2,2,2\",\n"
-            "            \"decoder_convs_kernels_str\": \"3,4,4,4\",\n"
-            "            \"decoder_convs_strides_str\": \"1,2,2,2\",\n"
-            "            \"voice\": {",
+            "        \"audio_tokenizer_args\": %.*s, \"voice\": {",
             o->dim, o->n_layers, o->head_dim, o->hidden_dim, o->n_heads, o->n_kv_heads,
             o->vocab_size, o->semantic_size, o->acoustic_levels, o->n_acoustic, o->n_acoustic + 1,
             o->dim, o->dim, o->ac_layers, o->ac_head_dim, o->ac_hidden, o->ac_heads,
-            o->ac_kv_heads, o->patch_size, o->semantic_size, o->semantic_dim, o->acoustic_levels,
-            o->n_acoustic, o->codec_dim, o->codec_hidden, o->codec_head_dim, o->codec_heads,
-            o->codec_heads);
+            o->ac_kv_heads, (int)(strlen(codec_json) - 1), codec_json);
     for (int i = 0; i < o->n_voices; i++)
-        fprintf(fp, "%s\n                \"%s\": %d", i ? "," : "", k_tts_voices[i], i);
-    fprintf(fp, "\n            }\n        }\n    }\n}\n");
+        fprintf(fp, "%s\n            \"%s\": %d", i ? "," : "", k_tts_voices[i], i);
+    fprintf(fp, "\n        }}\n    }\n}\n");
+    free(codec_json);
     int bad = ferror(fp);
     if (fclose(fp) != 0) bad = 1;
     if (bad) return vox_set_error(err, VOX_ERR_IO, "%s: write failed", path);
@@ -845,13 +822,15 @@ int vox_mkmodel_tts_write(const char *dir, const vox_mkmodel_tts_opts *o, vox_er
     for (int i = 0; i < l.n && !rc; i++)
         rc = vox_stw_add_gen(w, l.t[i].name, VOX_DT_BF16, l.t[i].ndim, l.t[i].shape, gen_bf16,
                              &l.t[i], err);
-#ifdef VOX_HAVE_MKCODEC
-    if (!rc) rc = vox_mkcodec_add(w, o, err); /* CODEC CALL SITE: audio_tokenizer.* */
-#endif
+    vox_mkcodec_opts co;
+    tts_codec_opts(o, &co);
+    vox_mkcodec_gen *cg = NULL;
+    if (!rc) rc = vox_mkcodec_add_tensors(w, &co, &cg, err); /* audio_tokenizer.* */
     if (!rc) {
         snprintf(path, cap, "%s/consolidated.safetensors", dir);
         rc = vox_stw_write(w, path, err);
     }
+    vox_mkcodec_gen_free(cg);
 done:
     vox_stw_free(w);
     free(l.t);
