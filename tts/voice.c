@@ -280,7 +280,8 @@ static int pt_load(const char *path, const unsigned char *buf, size_t len, int d
     const pval *sid = ps->type == PV_PERSID ? &m->v[ps->a] : NULL;
     if (!sid || sid->type != PV_TUPLE || sid->b != 5 || kid(m, sid, 0)->type != PV_STR ||
         kid(m, sid, 1)->type != PV_GLOBAL || kid(m, sid, 2)->type != PV_STR ||
-        kid(m, sid, 4)->type != PV_INT) {
+        kid(m, sid, 4)->type != PV_INT || kid(m, sid, 0)->i != 7 ||
+        memcmp(kid(m, sid, 0)->s, "storage", 7)) {
         rc = ZERR("%s: data.pkl: expected a ('storage', type, key, location, numel) persistent id",
                   path);
         goto done;
