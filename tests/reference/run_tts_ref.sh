@@ -20,7 +20,12 @@ if [ ! -d "$WORK/vo/vllm_omni" ]; then
     "$PY" -m pip download --no-deps vllm-omni==0.30.0 -d "$WORK/dl"
     mkdir -p "$WORK/vo" && (cd "$WORK/vo" && unzip -q -o "$WORK"/dl/vllm_omni-0.30.0-*.whl)
 fi
+if [ ! -d "$WORK/sgl/sglang_omni" ]; then
+    "$PY" -m pip download --no-deps sglang-omni==0.1.9 -d "$WORK/dl"
+    mkdir -p "$WORK/sgl" && (cd "$WORK/sgl" && unzip -q -o "$WORK"/dl/sglang_omni-0.1.9-*.whl)
+fi
 rm -rf "$WORK/model"
 "$MK" --kind tts --out "$WORK/model"
 mkdir -p "$ROOT/tests/fixtures/tts"
-"$PY" "$ROOT/tests/reference/tts_ref.py" "$WORK/model" "$ROOT/tests/fixtures/tts" --vo-dir "$WORK/vo"
+"$PY" "$ROOT/tests/reference/tts_ref.py" "$WORK/model" "$ROOT/tests/fixtures/tts" --vo-dir "$WORK/vo" \
+    --sgl-dir "$WORK/sgl"

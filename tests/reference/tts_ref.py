@@ -124,6 +124,27 @@ def import_vo(vo_dir):
                              "voxtral_tts_audio_generation.py")
 
 
+def import_sgl_fm(sgl_dir, amargs, W):
+    sys.path.insert(0, sgl_dir)
+    base = os.path.join(sgl_dir, "sglang_omni")
+    for pkg, sub in [("sglang_omni", ""), ("sglang_omni.models", "models"),
+                     ("sglang_omni.models.voxtral_tts", "models/voxtral_tts")]:
+        m = types.ModuleType(pkg)
+        m.__path__ = [os.path.join(base, sub)]
+        sys.modules[pkg] = m
+    wl = types.ModuleType("sglang_omni.models.weight_loader")
+    wl.default_weight_loader = _default_weight_loader
+    sys.modules["sglang_omni.models.weight_loader"] = wl
+    import importlib
+    at = importlib.import_module("sglang_omni.models.voxtral_tts.acoustic_transformer")
+    fm = at.FlowMatchingAudioTransformer(copy.deepcopy(amargs))
+    sd = {k[len("acoustic_transformer."):]: v for k, v in W.items()
+          if k.startswith("acoustic_transformer.")}
+    missing, unexpected = fm.load_state_dict(sd, strict=False)
+    assert not unexpected and all("inv_freq" in k for k in missing), (missing, unexpected)
+    return fm.float().eval(), os.path.join(base, "models/voxtral_tts/acoustic_transformer.py")
+
+
 # ---------------------------------------------------------------- helpers
 def sha256(path):
     with open(path, "rb") as f:
@@ -167,6 +188,7 @@ def main():
     ap.add_argument("model_dir")
     ap.add_argument("out_dir")
     ap.add_argument("--vo-dir", required=True)
+    ap.add_argument("--sgl-dir", help="unzipped sglang-omni wheel: cross-check of the FM")
     a = ap.parse_args()
     md = a.model_dir
     params = json.load(open(os.path.join(md, "params.json")))
@@ -211,6 +233,7 @@ def main():
     # ---- FM transformer from vllm-omni
     gen, gen_path = import_vo(a.vo_dir)
     meta["vo_file_sha256"] = sha256(gen_path)
+    amargs_orig = copy.deepcopy(params["multimodal"]["audio_model_args"])
     amargs = copy.deepcopy(params["multimodal"]["audio_model_args"])
     amargs["acoustic_transformer_args"].setdefault("n_decoding_steps", 7)
     fm = gen.FlowMatchingAudioTransformer(amargs)
@@ -264,6 +287,16 @@ def main():
         out["frame_codes"] = codes.numpy().astype(np.int32)
         out["frame_logits"] = logits["l"].numpy()
         meta["frame_end_row_is_end"] = bool(codes[3, 0].item() == 1)
+
+        # cross-check: sglang-omni's independent copy of the FM (hard-coded 7 steps, cfg 1.2)
+        if a.sgl_dir:
+            sfm, sgl_path = import_sgl_fm(a.sgl_dir, amargs_orig, W)
+            meta["sgl_file_sha256"] = sha256(sgl_path)
+            with NoiseFeed(noise):
+                scodes = sfm.forward(torch.from_numpy(hf))
+            meta["sgl_frame_codes_equal"] = int((scodes == codes).sum().item())
+            meta["sgl_frame_codes_total"] = int(codes.numel())
+            assert torch.equal(scodes, codes), "sglang-omni FM disagrees with vllm-omni"
 
     # ---- backbone: transformers MistralModel
     from transformers import DynamicCache, MistralConfig, MistralModel
