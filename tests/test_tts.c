@@ -21,7 +21,9 @@
 
 /* must equal TEXTS in tests/reference/tts_ref.py */
 static const char *const k_texts[] = {"Paris is a beautiful city!", "Hello, world.",
-                                      "  \xc3\x87" "a va? 123 fin  ", "a"};
+                                      "  \xc3\x87"
+                                      "a va? 123 fin  ",
+                                      "a"};
 
 static const vox_st_tensor *fx(vox_test_state *ts, const vox_st_file *f, const char *name) {
     const vox_st_tensor *t = vox_st_find(f, name);
@@ -63,14 +65,20 @@ static void corrupt_checks(vox_test_state *ts, const char *src) {
             doff = i + 18 + (size_t)(buf[h + 28] | buf[h + 29] << 8) + 3;
             break;
         }
-    struct { const char *what; size_t off; int trunc; } cases[] = {
+    struct {
+        const char *what;
+        size_t off;
+        int trunc;
+    } cases[] = {
         {"data byte flipped", doff, 0}, {"truncated", 0, 1}, {"pickle byte flipped", 70, 0}};
     for (int c = 0; c < 3; c++) {
         unsigned char *cp = malloc(len);
         memcpy(cp, buf, len);
         size_t n = len;
-        if (cases[c].trunc) n = len - 30;
-        else cp[cases[c].off] ^= 0x5a;
+        if (cases[c].trunc)
+            n = len - 30;
+        else
+            cp[cases[c].off] ^= 0x5a;
         write_bytes(path, cp, n);
         free(cp);
         vox_tts_voice v;
@@ -114,10 +122,12 @@ static void corrupt_checks(vox_test_state *ts, const char *src) {
                 uint32_t crc = 0xffffffffu;
                 for (size_t j = 0; j < pn; j++) {
                     crc ^= cp[p0 + j];
-                    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+                    for (int k = 0; k < 8; k++)
+                        crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
                 }
                 crc ^= 0xffffffffu;
-                for (int k = 0; k < 4; k++) cp[ch + 16 + k] = (unsigned char)(crc >> (8 * k));
+                for (int k = 0; k < 4; k++)
+                    cp[ch + 16 + k] = (unsigned char)(crc >> (8 * k));
                 write_bytes(path, cp, len);
                 free(cp);
                 vox_tts_voice v;
@@ -133,7 +143,8 @@ static void corrupt_checks(vox_test_state *ts, const char *src) {
                 }
             }
         printf("pickle mutation fuzz: %d mutants, %d rejected with one line, %d still load "
-               "(e.g. changed values or names), %d bad errors\n", ok + rej + bad, rej, ok, bad);
+               "(e.g. changed values or names), %d bad errors\n",
+               ok + rej + bad, rej, ok, bad);
         VOX_CHECK(ts, bad == 0 && rej > 0, "fuzz: %d bad errors", bad);
     }
     free(buf);
@@ -171,8 +182,10 @@ int main(void) {
             rc = vox_tts_prompt(tok, k_texts[ti], na, &ids, &n, &ap, &err);
             VOX_CHECK(&ts, rc == VOX_OK, "%s", err.msg);
             n_prompt++;
-            if (t && !rc && (int64_t)n == t->numel && !memcmp(ids, t->data, n * 4)) n_prompt_ok++;
-            else VOX_CHECK(&ts, 0, "%s: prompt ids differ from mistral-common", key);
+            if (t && !rc && (int64_t)n == t->numel && !memcmp(ids, t->data, n * 4))
+                n_prompt_ok++;
+            else
+                VOX_CHECK(&ts, 0, "%s: prompt ids differ from mistral-common", key);
             free(ids);
         }
     printf("prompt parity vs mistral-common: %d/%d exact\n", n_prompt_ok, n_prompt);
@@ -187,8 +200,9 @@ int main(void) {
         VOX_CHECK(&ts, rc == VOX_OK, "%s", err.msg);
         const vox_st_tensor *t = fx(&ts, ref, tk[i]);
         if (!rc && t)
-            VOX_CHECK(&ts, v.rows == t->shape[0] && v.dim == t->shape[1] &&
-                               !memcmp(v.emb, t->data, t->nbytes),
+            VOX_CHECK(&ts,
+                      v.rows == t->shape[0] && v.dim == t->shape[1] &&
+                          !memcmp(v.emb, t->data, t->nbytes),
                       "%s: values differ from torch's", tv[i]);
         if (!rc) vox_tts_voice_free(&v);
         if (i == 0) corrupt_checks(&ts, path);
@@ -230,8 +244,9 @@ int main(void) {
         snprintf(key, sizeof key, "voice_%s", vox_mkmodel_tts_voice_name(vi));
         const vox_st_tensor *t = fx(&ts, ref, key);
         if (!rc && t)
-            VOX_CHECK(&ts, (int64_t)voices[vi].rows * c->dim == t->numel &&
-                               !memcmp(voices[vi].emb, t->data, t->nbytes),
+            VOX_CHECK(&ts,
+                      (int64_t)voices[vi].rows * c->dim == t->numel &&
+                          !memcmp(voices[vi].emb, t->data, t->nbytes),
                       "%s: our .pt read differently by torch.load", key);
     }
 
@@ -272,19 +287,21 @@ int main(void) {
             rc = vox_tts_frame(m, h->data, nz->data, 1.2f, B, codes, logits, &err);
             VOX_CHECK(&ts, rc == VOX_OK, "%s", err.msg);
             int same = 0;
-            for (int i = 0; i < B * NC; i++) same += codes[i] == ((const int32_t *)cd->data)[i];
+            for (int i = 0; i < B * NC; i++)
+                same += codes[i] == ((const int32_t *)cd->data)[i];
             /* raw (unmasked) logits from the hook: compare the unmasked range 1..S+1 */
             double le = 0, lref = 0;
             for (int b = 0; b < B; b++)
                 for (int j = 1; j < c->semantic_size + 2; j++) {
-                    double d = fabs((double)logits[b * SR + j] - ((const float *)lg->data)[b * SR + j]);
+                    double d =
+                        fabs((double)logits[b * SR + j] - ((const float *)lg->data)[b * SR + j]);
                     if (d > le) le = d;
                     if (fabs(((const float *)lg->data)[b * SR + j]) > lref)
                         lref = fabs(((const float *)lg->data)[b * SR + j]);
                 }
             printf("frame vs vllm-omni: %d/%d codes equal, semantic logits max abs err %.2e "
-                   "(max |logit| %.2f), END row semantic %d\n", same, B * NC, le, lref,
-                   codes[3 * NC]);
+                   "(max |logit| %.2f), END row semantic %d\n",
+                   same, B * NC, le, lref, codes[3 * NC]);
             VOX_CHECK(&ts, same == B * NC, "frame codes differ (%d of %d equal)", same, B * NC);
             VOX_CHECK(&ts, le <= 1e-4 * lref, "semantic logits error %.3g", le);
             VOX_CHECK(&ts, codes[3 * NC] == 1 && codes[3 * NC + 1] == 2, "END frame codes");
@@ -344,7 +361,8 @@ int main(void) {
         }
         int same = f == F && !memcmp(codes, cd->data, (size_t)F * NC * 4);
         printf("generation %d (voice %d, text %d) vs reference: %d frames (ref %d%s), codes %s, "
-               "h max rel err %.2e\n", gi, vi, ti, f, F, F < so.max_frames ? ", END" : ", cap",
+               "h max rel err %.2e\n",
+               gi, vi, ti, f, F, F < so.max_frames ? ", END" : ", cap",
                same ? "identical" : "DIFFER", he);
         VOX_CHECK(&ts, same, "generation %d: codes differ from the reference", gi);
         VOX_CHECK(&ts, he <= 1e-3, "generation %d: hidden state error %.3g > 1e-3", gi, he);
@@ -357,7 +375,8 @@ int main(void) {
     }
     /* ---- batched step of all sessions == the single-session runs (exact) ---- */
     int all = ng > 1;
-    for (int i = 0; i < ng; i++) all = all && ss[i] && gen_codes[i];
+    for (int i = 0; i < ng; i++)
+        all = all && ss[i] && gen_codes[i];
     if (all) {
         int NC = c->n_codebooks;
         int32_t *bc = calloc((size_t)ng * NC, 4);
@@ -371,12 +390,14 @@ int main(void) {
                 if (!done[i]) {
                     left++;
                     if (fr[i] >= gen_frames[i] ||
-                        memcmp(bc + (size_t)i * NC, gen_codes[i] + (size_t)fr[i] * NC, (size_t)NC * 4))
+                        memcmp(bc + (size_t)i * NC, gen_codes[i] + (size_t)fr[i] * NC,
+                               (size_t)NC * 4))
                         ok = 0;
                     fr[i]++;
                 }
         }
-        for (int i = 0; i < ng; i++) ok = ok && fr[i] == gen_frames[i];
+        for (int i = 0; i < ng; i++)
+            ok = ok && fr[i] == gen_frames[i];
         printf("batched step (%d sessions): %s\n", ng, ok ? "identical to single runs" : "DIFFERS");
         VOX_CHECK(&ts, ok, "batched step differs from single-session steps");
         free(bc);
@@ -405,10 +426,11 @@ int main(void) {
                 if (!rc) rc = vox_codec_finish(cm, cs, pcm + no, &no2, &err);
                 VOX_CHECK(&ts, rc == VOX_OK, "codec decode: %s", err.msg);
                 int finite = 1;
-                for (int64_t i = 0; i < no + no2; i++) finite = finite && isfinite(pcm[i]);
+                for (int64_t i = 0; i < no + no2; i++)
+                    finite = finite && isfinite(pcm[i]);
                 VOX_CHECK(&ts, no + no2 == (int64_t)F * cc->samples_per_frame && finite,
-                          "codec: %lld samples (expected %lld), finite %d",
-                          (long long)(no + no2), (long long)F * cc->samples_per_frame, finite);
+                          "codec: %lld samples (expected %lld), finite %d", (long long)(no + no2),
+                          (long long)F * cc->samples_per_frame, finite);
                 printf("codec integration: %d frames -> %lld samples\n", F, (long long)(no + no2));
                 vox_codec_state_free(cs);
             }
@@ -438,8 +460,9 @@ int main(void) {
             vox_tts_session *s = vox_tts_session_new(m, ids, n, &voices[0], &so, &err);
             VOX_CHECK(&ts, s != NULL, "%s", err.msg);
             int done = 0, *fp = run ? &fb : &fa;
-            while (s && !done && vox_tts_session_step(s, (run ? b : a) + *fp * c->n_codebooks,
-                                                       &done, &err) == VOX_OK)
+            while (s && !done &&
+                   vox_tts_session_step(s, (run ? b : a) + *fp * c->n_codebooks, &done, &err) ==
+                       VOX_OK)
                 if (!done) (*fp)++;
             vox_tts_session_free(s);
         }
@@ -448,7 +471,8 @@ int main(void) {
         free(ids);
     }
 out:
-    for (int i = 0; i < 2; i++) vox_tts_voice_free(&voices[i]);
+    for (int i = 0; i < 2; i++)
+        vox_tts_voice_free(&voices[i]);
     vox_tts_model_free(m);
     if (be) vox_backend_destroy(be);
     vox_tekken_free(tok);

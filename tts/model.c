@@ -14,7 +14,7 @@
 
 typedef struct {
     vox_mat wq, wk, wv, wo, w1, w2, w3; /* [out][in] */
-    float *attn_norm, *ffn_norm;         /* backend [dim] fp32 */
+    float *attn_norm, *ffn_norm;        /* backend [dim] fp32 */
 } tts_layer;
 
 struct vox_tts_model {
@@ -34,20 +34,20 @@ struct vox_tts_model {
     int32_t *cb_offset;   /* host [n_codebooks] */
     void **owned;         /* backend allocations to free */
     int n_owned, cap_owned;
-    int mapped;           /* weights point into the mapping (CPU backend) */
+    int mapped; /* weights point into the mapping (CPU backend) */
 };
 
 /* ---- workspace ---- */
 typedef struct {
     int lm_rows, fm_b;
-    float *x, *xn, *q, *k, *v, *att, *g, *u; /* LM [lm_rows][...] */
+    float *x, *xn, *q, *k, *v, *att, *g, *u;         /* LM [lm_rows][...] */
     float *fx, *fxn, *fq, *fk, *fv, *fatt, *fg, *fu; /* FM [6 fm_b][...] */
-    float *llmp;   /* [2 fm_b][ac_dim] */
-    float *xin;    /* [2 fm_b][n_ac] */
-    float *vel;    /* [2 fm_b][n_ac] */
-    float *hb;     /* [fm_b][dim] */
-    float *logits; /* [fm_b][semantic_rows] */
-    float *cemb;   /* [n_codebooks][dim] */
+    float *llmp;                                     /* [2 fm_b][ac_dim] */
+    float *xin;                                      /* [2 fm_b][n_ac] */
+    float *vel;                                      /* [2 fm_b][n_ac] */
+    float *hb;                                       /* [fm_b][dim] */
+    float *logits;                                   /* [fm_b][semantic_rows] */
+    float *cemb;                                     /* [n_codebooks][dim] */
     vox_kv fkv[2 * FM_MAX_B];
     /* host */
     float *h_logits, *h_x, *h_vel;
@@ -56,10 +56,10 @@ typedef struct {
 struct vox_tts_session {
     vox_tts_model *m;
     vox_tts_session_opts o;
-    int64_t pos;    /* next absolute position */
+    int64_t pos; /* next absolute position */
     int frames, done;
-    float *h;       /* backend [dim] */
-    vox_kv *kv;     /* [n_layers] */
+    float *h;   /* backend [dim] */
+    vox_kv *kv; /* [n_layers] */
     uint64_t rng[4];
     int have_spare;
     float spare;
@@ -67,9 +67,9 @@ struct vox_tts_session {
 };
 
 #define OPS(m) ((m)->be->ops)
-#define BECALL(m, call)                                                                          \
-    do {                                                                                         \
-        if ((call) != VOX_OK) return be_fail((m), err);                                          \
+#define BECALL(m, call)                                                                            \
+    do {                                                                                           \
+        if ((call) != VOX_OK) return be_fail((m), err);                                            \
     } while (0)
 
 static int be_fail(const vox_tts_model *m, vox_error *err) {
@@ -120,9 +120,12 @@ static int get_vec(vox_tts_model *m, const char *name, int64_t n, float **out, v
     float *h = vox_malloc((size_t)n * sizeof *h, err);
     if (!h) return VOX_ERR_NOMEM;
     for (int64_t i = 0; i < n; i++) {
-        if (t->dtype == VOX_DT_BF16) h[i] = vox_bf16_to_f32(((const uint16_t *)t->data)[i]);
-        else if (t->dtype == VOX_DT_F16) h[i] = vox_f16_to_f32(((const uint16_t *)t->data)[i]);
-        else h[i] = ((const float *)t->data)[i];
+        if (t->dtype == VOX_DT_BF16)
+            h[i] = vox_bf16_to_f32(((const uint16_t *)t->data)[i]);
+        else if (t->dtype == VOX_DT_F16)
+            h[i] = vox_f16_to_f32(((const uint16_t *)t->data)[i]);
+        else
+            h[i] = ((const float *)t->data)[i];
     }
     float *d = own(m, (size_t)n * sizeof *d, err);
     rc = d ? VOX_OK : VOX_ERR_NOMEM;
@@ -132,13 +135,13 @@ static int get_vec(vox_tts_model *m, const char *name, int64_t n, float **out, v
     return rc;
 }
 
-static int load_layer(vox_tts_model *m, const char *pfx, int i, int dim, int heads, int kvh,
-                      int hd, int hidden, tts_layer *L, vox_error *err) {
+static int load_layer(vox_tts_model *m, const char *pfx, int i, int dim, int heads, int kvh, int hd,
+                      int hidden, tts_layer *L, vox_error *err) {
     char n[160];
     int64_t Q = (int64_t)heads * hd, KV = (int64_t)kvh * hd;
     int rc;
-#define M(field, suffix, r, c)                                                                   \
-    snprintf(n, sizeof n, "%slayers.%d.%s", pfx, i, suffix);                                     \
+#define M(field, suffix, r, c)                                                                     \
+    snprintf(n, sizeof n, "%slayers.%d.%s", pfx, i, suffix);                                       \
     if ((rc = get_mat(m, n, r, c, &L->field, err))) return rc;
     M(wq, "attention.wq.weight", Q, dim)
     M(wk, "attention.wk.weight", KV, dim)
@@ -158,26 +161,30 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     int64_t v;
     double f;
     int rc = VOX_OK;
-#define I(key, field)                                                                            \
-    if (!rc && !(rc = vox_params_int(p, key, &v, err))) {                                        \
-        if (v <= 0 || v > (1 << 28))                                                             \
-            rc = vox_set_error(err, VOX_ERR_FORMAT, "%s: key '%s': expected a positive size, found %lld", \
-                               vox_params_path(p), key, (long long)v);                           \
-        else c->field = (int)v;                                                                  \
+#define I(key, field)                                                                              \
+    if (!rc && !(rc = vox_params_int(p, key, &v, err))) {                                          \
+        if (v <= 0 || v > (1 << 28))                                                               \
+            rc = vox_set_error(err, VOX_ERR_FORMAT,                                                \
+                               "%s: key '%s': expected a positive size, found %lld",               \
+                               vox_params_path(p), key, (long long)v);                             \
+        else                                                                                       \
+            c->field = (int)v;                                                                     \
     }
-    I("dim", dim) I("n_layers", n_layers) I("n_heads", n_heads) I("n_kv_heads", n_kv_heads)
-    I("head_dim", head_dim) I("hidden_dim", hidden_dim) I("vocab_size", vocab_size)
+    I("dim", dim)
+    I("n_layers", n_layers) I("n_heads", n_heads) I("n_kv_heads", n_kv_heads) I(
+        "head_dim", head_dim) I("hidden_dim", hidden_dim) I("vocab_size", vocab_size)
 #define A "multimodal.audio_model_args."
-    I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
-    I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
-    I(A "begin_audio_token_id", begin_audio_token_id)
-    I(A "acoustic_transformer_args.dim", ac_dim) I(A "acoustic_transformer_args.n_layers", ac_layers)
-    I(A "acoustic_transformer_args.n_heads", ac_heads)
-    I(A "acoustic_transformer_args.n_kv_heads", ac_kv_heads)
-    I(A "acoustic_transformer_args.head_dim", ac_head_dim)
-    I(A "acoustic_transformer_args.hidden_dim", ac_hidden)
+        I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
+            I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
+                I(A "begin_audio_token_id", begin_audio_token_id)
+                    I(A "acoustic_transformer_args.dim", ac_dim)
+                        I(A "acoustic_transformer_args.n_layers", ac_layers)
+                            I(A "acoustic_transformer_args.n_heads", ac_heads)
+                                I(A "acoustic_transformer_args.n_kv_heads", ac_kv_heads)
+                                    I(A "acoustic_transformer_args.head_dim", ac_head_dim)
+                                        I(A "acoustic_transformer_args.hidden_dim", ac_hidden)
 #undef I
-    if (rc) return rc;
+                                            if (rc) return rc;
     if ((rc = vox_params_float_or(p, "norm_eps", 1e-5, &f, err))) return rc;
     c->norm_eps = (float)f;
     if ((rc = vox_params_float_or(p, "rope_theta", 1e6, &f, err))) return rc;
@@ -191,8 +198,8 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     if (v != c->dim || c->ac_dim != c->dim)
         return vox_set_error(err, VOX_ERR_FORMAT,
                              "%s: acoustic_transformer_args input_dim %lld / dim %d: expected both "
-                             "equal to the backbone dim %d", vox_params_path(p), (long long)v,
-                             c->ac_dim, c->dim);
+                             "equal to the backbone dim %d",
+                             vox_params_path(p), (long long)v, c->ac_dim, c->dim);
     if ((rc = vox_params_int_or(p, A "acoustic_transformer_args.n_decoding_steps", 7, &v, err)))
         return rc;
     if (v < 1 || v > 1000)
@@ -212,7 +219,8 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
 
 void vox_tts_model_free(vox_tts_model *m) {
     if (!m) return;
-    for (int i = 0; i < m->n_owned; i++) OPS(m)->free(m->be, m->owned[i]);
+    for (int i = 0; i < m->n_owned; i++)
+        OPS(m)->free(m->be, m->owned[i]);
     free(m->owned);
     free(m->layers);
     free(m->ac_layers);
@@ -222,7 +230,9 @@ void vox_tts_model_free(vox_tts_model *m) {
     free(m);
 }
 
-const vox_tts_config *vox_tts_model_config(const vox_tts_model *m) { return &m->c; }
+const vox_tts_config *vox_tts_model_config(const vox_tts_model *m) {
+    return &m->c;
+}
 
 vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *err) {
     if (!dir || !be) {
@@ -250,10 +260,12 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
     }
     free(path);
     const vox_tts_config *c = &m->c;
-    if (!rc) rc = get_mat(m, "mm_audio_embeddings.tok_embeddings.weight", c->vocab_size, c->dim,
-                          &m->tok_emb, err);
-    if (!rc) rc = get_mat(m, "mm_audio_embeddings.audio_codebook_embeddings.embeddings.weight",
-                          c->audio_emb_rows, c->dim, &m->audio_emb, err);
+    if (!rc)
+        rc = get_mat(m, "mm_audio_embeddings.tok_embeddings.weight", c->vocab_size, c->dim,
+                     &m->tok_emb, err);
+    if (!rc)
+        rc = get_mat(m, "mm_audio_embeddings.audio_codebook_embeddings.embeddings.weight",
+                     c->audio_emb_rows, c->dim, &m->audio_emb, err);
     if (!rc) {
         m->layers = vox_calloc((size_t)c->n_layers, sizeof *m->layers, err);
         m->ac_layers = vox_calloc((size_t)c->ac_layers, sizeof *m->ac_layers, err);
@@ -267,10 +279,10 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
     if (!rc) rc = get_vec(m, "norm.weight", c->dim, &m->norm, err);
     const char *A = "acoustic_transformer.";
     char n[128];
-#define AM(field, nm, r, cc)                                                                     \
-    if (!rc) {                                                                                   \
-        snprintf(n, sizeof n, "%s%s", A, nm);                                                    \
-        rc = get_mat(m, n, r, cc, &m->field, err);                                               \
+#define AM(field, nm, r, cc)                                                                       \
+    if (!rc) {                                                                                     \
+        snprintf(n, sizeof n, "%s%s", A, nm);                                                      \
+        rc = get_mat(m, n, r, cc, &m->field, err);                                                 \
     }
     AM(in_proj, "input_projection.weight", c->ac_dim, c->n_acoustic)
     AM(time_proj, "time_projection.weight", c->ac_dim, c->ac_dim)
@@ -284,7 +296,8 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
                         c->ac_hidden, &m->ac_layers[i], err);
     /* flow-matching constants: timesteps linspace(0, 1, n+1); t_proj table */
     if (!rc) {
-        for (int i = 0; i <= c->n_steps; i++) m->timesteps[i] = (float)i / (float)c->n_steps;
+        for (int i = 0; i <= c->n_steps; i++)
+            m->timesteps[i] = (float)i / (float)c->n_steps;
         m->cb_offset[0] = 0;
         for (int k = 1; k < c->n_codebooks; k++)
             m->cb_offset[k] = c->semantic_size + 2 + (c->acoustic_levels + 2) * (k - 1);
@@ -331,8 +344,8 @@ int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *nam
 /* ---- workspace ---- */
 
 static void ws_free(vox_tts_model *m, tts_ws *w) {
-    float **bufs[] = {&w->x, &w->xn, &w->q, &w->k, &w->v, &w->att, &w->g, &w->u,
-                      &w->fx, &w->fxn, &w->fq, &w->fk, &w->fv, &w->fatt, &w->fg, &w->fu,
+    float **bufs[] = {&w->x,    &w->xn,  &w->q,   &w->k,  &w->v,      &w->att,  &w->g,  &w->u,
+                      &w->fx,   &w->fxn, &w->fq,  &w->fk, &w->fv,     &w->fatt, &w->fg, &w->fu,
                       &w->llmp, &w->xin, &w->vel, &w->hb, &w->logits, &w->cemb};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (*bufs[i]) OPS(m)->free(m->be, *bufs[i]);
@@ -379,8 +392,8 @@ static int ws_reserve(vox_tts_model *m, tts_ws *w, int lm_rows, int fm_b, vox_er
         w->lm_rows = lm_rows;
     }
     if (!bad && fm_b > w->fm_b) {
-        float **b[] = {&w->fx, &w->fxn, &w->fq, &w->fk, &w->fv, &w->fatt, &w->fg, &w->fu,
-                       &w->llmp, &w->xin, &w->vel, &w->hb, &w->logits, &w->cemb};
+        float **b[] = {&w->fx, &w->fxn,  &w->fq,  &w->fk,  &w->fv, &w->fatt,   &w->fg,
+                       &w->fu, &w->llmp, &w->xin, &w->vel, &w->hb, &w->logits, &w->cemb};
         for (int i = 0; i < 14; i++)
             if (*b[i]) OPS(m)->free(m->be, *b[i]);
         size_t R = 6 * (size_t)fm_b, AQ = (size_t)c->ac_heads * c->ac_head_dim;
@@ -443,8 +456,8 @@ static int lm_forward(vox_tts_model *m, tts_ws *w, int n, int nseg, const int *s
             vox_kv *kv = &seg_kv[s][l];
             BECALL(m, OPS(m)->rope(be, w->q + qo, seg_n[s], c->n_heads, c->head_dim, seg_pos[s],
                                    c->rope_theta));
-            BECALL(m, OPS(m)->rope(be, w->k + ko, seg_n[s], c->n_kv_heads, c->head_dim,
-                                   seg_pos[s], c->rope_theta));
+            BECALL(m, OPS(m)->rope(be, w->k + ko, seg_n[s], c->n_kv_heads, c->head_dim, seg_pos[s],
+                                   c->rope_theta));
             BECALL(m, OPS(m)->kv_write(be, kv, w->k + ko, w->v + ko, seg_n[s], seg_pos[s]));
             BECALL(m, OPS(m)->attention(be, w->att + qo, w->q + qo, seg_n[s], seg_pos[s], kv,
                                         c->n_heads, c->n_kv_heads, c->head_dim, 0, scale));
@@ -496,9 +509,8 @@ static int fm_velocity(vox_tts_model *m, tts_ws *w, int nb, const float *tp, vox
                                        w->fv + (size_t)(3 * s) * AKV, 3, 0));
             for (int j = 0; j < 3; j++)
                 BECALL(m, OPS(m)->attention(be, w->fatt + (size_t)(3 * s + j) * AQ,
-                                            w->fq + (size_t)(3 * s + j) * AQ, 1, 2, kv,
-                                            c->ac_heads, c->ac_kv_heads, c->ac_head_dim, 0,
-                                            scale));
+                                            w->fq + (size_t)(3 * s + j) * AQ, 1, 2, kv, c->ac_heads,
+                                            c->ac_kv_heads, c->ac_head_dim, 0, scale));
         }
         BECALL(m, OPS(m)->matmul(be, w->fxn, w->fatt, &L->wo, NULL, R));
         BECALL(m, OPS(m)->add(be, w->fx, w->fx, w->fxn, (int64_t)R * D));
@@ -531,7 +543,8 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise
     for (int b = 0; b < B; b++) {
         float *lg = w->h_logits + (size_t)b * SR;
         lg[0] = -INFINITY; /* EMPTY */
-        for (int j = S2; j < SR; j++) lg[j] = -INFINITY;
+        for (int j = S2; j < SR; j++)
+            lg[j] = -INFINITY;
         int best = 1;
         for (int j = 1; j < S2; j++)
             if (lg[j] > lg[best]) best = j;
@@ -549,7 +562,8 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise
         for (int s = 0; s < c->n_steps; s++) {
             float dt = m->timesteps[s + 1] - m->timesteps[s];
             BECALL(m, OPS(m)->upload(be, w->xin, x, (size_t)B * NA * sizeof(float)));
-            BECALL(m, OPS(m)->upload(be, w->xin + (size_t)B * NA, x, (size_t)B * NA * sizeof(float)));
+            BECALL(m,
+                   OPS(m)->upload(be, w->xin + (size_t)B * NA, x, (size_t)B * NA * sizeof(float)));
             int rc = fm_velocity(m, w, 2 * B, m->t_proj + (size_t)s * c->ac_dim, err);
             if (rc) return rc;
             BECALL(m, OPS(m)->download(be, w->h_vel, w->vel, 2 * (size_t)B * NA * sizeof(float)));
@@ -586,8 +600,8 @@ int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host
     return rc;
 }
 
-int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_host, float t,
-                        int B, float *v_host, vox_error *err) {
+int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_host, float t, int B,
+                        float *v_host, vox_error *err) {
     if (!m || !x_host || !v_host || B < 1 || B > FM_MAX_B)
         return vox_set_error(err, VOX_ERR_ARG, "vox_tts_fm_velocity: bad argument");
     const vox_tts_config *c = &m->c;
@@ -639,7 +653,9 @@ void vox_tts_session_defaults(vox_tts_session_opts *o) {
     o->max_frames = 2048;
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 static uint64_t xoshiro(uint64_t *s) {
     uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
@@ -708,7 +724,8 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
     if (n_audio != vrows || (voice && voice->dim != c->dim)) {
         vox_set_error(err, VOX_ERR_ARG,
                       "prompt has %d [AUDIO] tokens; the voice has %d rows of %d (expected equal "
-                      "counts and dim %d)", n_audio, vrows, voice ? voice->dim : 0, c->dim);
+                      "counts and dim %d)",
+                      n_audio, vrows, voice ? voice->dim : 0, c->dim);
         return NULL;
     }
     vox_tts_session *s = vox_calloc(1, sizeof *s, err);
@@ -828,7 +845,8 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
         memcpy(codes + (size_t)idx[b] * NC, fc, (size_t)NC * sizeof(int32_t));
         s->frames++;
         int32_t rows[FM_MAX_B * 64];
-        for (int k = 0; k < NC; k++) rows[k] = m->cb_offset[k] + fc[k];
+        for (int k = 0; k < NC; k++)
+            rows[k] = m->cb_offset[k] + fc[k];
         BECALL(m, OPS(m)->embed(m->be, w->cemb, &m->audio_emb, rows, NC));
         float *dst = w->x + (size_t)nseg * D;
         BECALL(m, OPS(m)->copy(m->be, dst, w->cemb, (size_t)D * sizeof(float)));
@@ -860,4 +878,6 @@ int vox_tts_session_hidden(const vox_tts_session *s, float *h_host, vox_error *e
     return VOX_OK;
 }
 
-int vox_tts_session_frames(const vox_tts_session *s) { return s->frames; }
+int vox_tts_session_frames(const vox_tts_session *s) {
+    return s->frames;
+}

@@ -10,14 +10,19 @@
 
 /* ---- zip --------------------------------------------------------------------------------- */
 
-static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t rd32(const unsigned char *p) { return rd16(p) | rd16(p + 2) << 16; }
+static uint32_t rd16(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+static uint32_t rd32(const unsigned char *p) {
+    return rd16(p) | rd16(p + 2) << 16;
+}
 
 static uint32_t crc32_buf(const unsigned char *p, size_t n) {
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
     }
     return c ^ 0xffffffffu;
 }
@@ -95,8 +100,8 @@ static int zip_find(zip_t *z, const char *suffix, const unsigned char **data, si
             if (dat > z->len || usize > z->len - dat)
                 return ZERR("%s: entry '%.*s': data outside the file", z->path, (int)nl, name);
             if (crc32_buf(z->buf + dat, usize) != crc)
-                return ZERR("%s: entry '%.*s': CRC-32 mismatch (corrupted file)", z->path,
-                            (int)nl, name);
+                return ZERR("%s: entry '%.*s': CRC-32 mismatch (corrupted file)", z->path, (int)nl,
+                            name);
             *data = z->buf + dat;
             *size = usize;
             return VOX_OK;
@@ -109,8 +114,18 @@ static int zip_find(zip_t *z, const char *suffix, const unsigned char **data, si
 
 /* ---- pickle (the subset torch.save uses for one tensor) ---------------------------------- */
 
-enum { PV_MARK, PV_INT, PV_STR, PV_GLOBAL, PV_TUPLE, PV_PERSID, PV_REDUCE, PV_BOOL, PV_NONE,
-       PV_DICT };
+enum {
+    PV_MARK,
+    PV_INT,
+    PV_STR,
+    PV_GLOBAL,
+    PV_TUPLE,
+    PV_PERSID,
+    PV_REDUCE,
+    PV_BOOL,
+    PV_NONE,
+    PV_DICT
+};
 
 typedef struct {
     int type;
@@ -151,47 +166,99 @@ static int pk_run(pvm *m, const unsigned char *p, size_t n, const char *path, in
     size_t i = 0;
     memset(m->memo, -1, sizeof m->memo);
     m->nv = m->nk = m->sp = 0;
-#define NEED(k) do { if (i + (k) > n) return ZERR("%s: data.pkl truncated at byte %zu", path, i); } while (0)
-#define PUSH(x) do { int x_ = (x); if (x_ < 0 || m->sp >= PK_MAXS) return ZERR("%s: data.pkl too complex for a single tensor", path); m->stack[m->sp++] = x_; } while (0)
-#define POP(dst) do { if (m->sp <= 0) return ZERR("%s: data.pkl stack underflow at byte %zu", path, i); (dst) = m->stack[--m->sp]; } while (0)
+#define NEED(k)                                                                                    \
+    do {                                                                                           \
+        if (i + (k) > n) return ZERR("%s: data.pkl truncated at byte %zu", path, i);               \
+    } while (0)
+#define PUSH(x)                                                                                    \
+    do {                                                                                           \
+        int x_ = (x);                                                                              \
+        if (x_ < 0 || m->sp >= PK_MAXS)                                                            \
+            return ZERR("%s: data.pkl too complex for a single tensor", path);                     \
+        m->stack[m->sp++] = x_;                                                                    \
+    } while (0)
+#define POP(dst)                                                                                   \
+    do {                                                                                           \
+        if (m->sp <= 0) return ZERR("%s: data.pkl stack underflow at byte %zu", path, i);          \
+        (dst) = m->stack[--m->sp];                                                                 \
+    } while (0)
     while (i < n) {
         unsigned op = p[i++];
         int x, y, z;
         switch (op) {
-        case 0x80: NEED(1); i++; break;                         /* PROTO */
-        case 0x95: NEED(8); i += 8; break;                      /* FRAME */
-        case 'c': {                                             /* GLOBAL */
+        case 0x80:
+            NEED(1);
+            i++;
+            break; /* PROTO */
+        case 0x95:
+            NEED(8);
+            i += 8;
+            break;  /* FRAME */
+        case 'c': { /* GLOBAL */
             const unsigned char *a = p + i, *e1 = memchr(a, '\n', n - i);
             if (!e1) return ZERR("%s: data.pkl: bad GLOBAL", path);
             const unsigned char *e2 = memchr(e1 + 1, '\n', n - (size_t)(e1 + 1 - p));
             if (!e2) return ZERR("%s: data.pkl: bad GLOBAL", path);
             x = pnew(m, PV_GLOBAL);
-            if (x >= 0) { m->v[x].s = (const char *)a; m->v[x].s2 = (const char *)e1 + 1; }
+            if (x >= 0) {
+                m->v[x].s = (const char *)a;
+                m->v[x].s2 = (const char *)e1 + 1;
+            }
             i = (size_t)(e2 + 1 - p);
             PUSH(x);
             break;
         }
         case '(': PUSH(pnew(m, PV_MARK)); break;
-        case 'X': case 0x8c: {                                  /* BINUNICODE, SHORT_BINUNICODE */
+        case 'X':
+        case 0x8c: { /* BINUNICODE, SHORT_BINUNICODE */
             size_t l;
-            if (op == 'X') { NEED(4); l = rd32(p + i); i += 4; } else { NEED(1); l = p[i++]; }
+            if (op == 'X') {
+                NEED(4);
+                l = rd32(p + i);
+                i += 4;
+            } else {
+                NEED(1);
+                l = p[i++];
+            }
             NEED(l);
             x = pnew(m, PV_STR);
-            if (x >= 0) { m->v[x].s = (const char *)p + i; m->v[x].i = (int64_t)l; }
+            if (x >= 0) {
+                m->v[x].s = (const char *)p + i;
+                m->v[x].i = (int64_t)l;
+            }
             i += l;
             PUSH(x);
             break;
         }
-        case 'K': NEED(1); x = pnew(m, PV_INT); if (x >= 0) m->v[x].i = p[i]; i += 1; PUSH(x); break;
-        case 'M': NEED(2); x = pnew(m, PV_INT); if (x >= 0) m->v[x].i = rd16(p + i); i += 2; PUSH(x); break;
-        case 'J': NEED(4); x = pnew(m, PV_INT); if (x >= 0) m->v[x].i = (int32_t)rd32(p + i); i += 4; PUSH(x); break;
-        case 0x8a: {                                            /* LONG1 */
+        case 'K':
+            NEED(1);
+            x = pnew(m, PV_INT);
+            if (x >= 0) m->v[x].i = p[i];
+            i += 1;
+            PUSH(x);
+            break;
+        case 'M':
+            NEED(2);
+            x = pnew(m, PV_INT);
+            if (x >= 0) m->v[x].i = rd16(p + i);
+            i += 2;
+            PUSH(x);
+            break;
+        case 'J':
+            NEED(4);
+            x = pnew(m, PV_INT);
+            if (x >= 0) m->v[x].i = (int32_t)rd32(p + i);
+            i += 4;
+            PUSH(x);
+            break;
+        case 0x8a: { /* LONG1 */
             NEED(1);
             size_t l = p[i++];
             NEED(l);
             if (l > 8) return ZERR("%s: data.pkl: integer of %zu bytes", path, l);
             uint64_t u = 0;
-            for (size_t k = 0; k < l; k++) u |= (uint64_t)p[i + k] << (8 * k);
+            for (size_t k = 0; k < l; k++)
+                u |= (uint64_t)p[i + k] << (8 * k);
             if (l > 0 && l < 8 && (p[i + l - 1] & 0x80)) u |= ~0ull << (8 * l);
             x = pnew(m, PV_INT);
             if (x >= 0) m->v[x].i = (int64_t)u;
@@ -199,15 +266,31 @@ static int pk_run(pvm *m, const unsigned char *p, size_t n, const char *path, in
             PUSH(x);
             break;
         }
-        case 0x88: case 0x89: x = pnew(m, PV_BOOL); if (x >= 0) m->v[x].i = op == 0x88; PUSH(x); break;
+        case 0x88:
+        case 0x89:
+            x = pnew(m, PV_BOOL);
+            if (x >= 0) m->v[x].i = op == 0x88;
+            PUSH(x);
+            break;
         case 'N': PUSH(pnew(m, PV_NONE)); break;
         case '}': PUSH(pnew(m, PV_DICT)); break;
-        case ')': x = pnew(m, PV_TUPLE); if (x >= 0) { m->v[x].a = m->nk; m->v[x].b = 0; } PUSH(x); break;
-        case 't': case 0x85: case 0x86: case 0x87: {            /* TUPLE, TUPLE1..3 */
+        case ')':
+            x = pnew(m, PV_TUPLE);
+            if (x >= 0) {
+                m->v[x].a = m->nk;
+                m->v[x].b = 0;
+            }
+            PUSH(x);
+            break;
+        case 't':
+        case 0x85:
+        case 0x86:
+        case 0x87: { /* TUPLE, TUPLE1..3 */
             int k0;
             if (op == 't') {
                 k0 = m->sp - 1;
-                while (k0 >= 0 && m->v[m->stack[k0]].type != PV_MARK) k0--;
+                while (k0 >= 0 && m->v[m->stack[k0]].type != PV_MARK)
+                    k0--;
                 if (k0 < 0) return ZERR("%s: data.pkl: TUPLE without MARK", path);
             } else {
                 k0 = m->sp - (int)(op - 0x84) - 1;
@@ -219,25 +302,77 @@ static int pk_run(pvm *m, const unsigned char *p, size_t n, const char *path, in
             if (x < 0) return ZERR("%s: data.pkl too complex", path);
             m->v[x].a = m->nk;
             m->v[x].b = cnt;
-            for (int k = 0; k < cnt; k++) m->kids[m->nk++] = m->stack[k0 + 1 + k];
+            for (int k = 0; k < cnt; k++)
+                m->kids[m->nk++] = m->stack[k0 + 1 + k];
             m->sp = op == 't' ? k0 : k0 + 1;
             PUSH(x);
             break;
         }
-        case 'Q': POP(y); x = pnew(m, PV_PERSID); if (x >= 0) m->v[x].a = y; PUSH(x); break;
-        case 'R': POP(y); POP(z); x = pnew(m, PV_REDUCE); if (x >= 0) { m->v[x].a = z; m->v[x].b = y; } PUSH(x); break;
-        case 'q': NEED(1); if (m->sp <= 0) return ZERR("%s: data.pkl: BINPUT on empty stack", path); m->memo[p[i++]] = m->stack[m->sp - 1]; break;
-        case 'r': NEED(4); { uint32_t k = rd32(p + i); i += 4; if (k > 255 || m->sp <= 0) return ZERR("%s: data.pkl: memo index %u", path, (unsigned)k); m->memo[k] = m->stack[m->sp - 1]; } break;
-        case 0x94: if (m->sp <= 0) return ZERR("%s: data.pkl: MEMOIZE on empty stack", path); { int k = 0; while (k < 256 && m->memo[k] >= 0) k++; if (k == 256) return ZERR("%s: data.pkl too complex", path); m->memo[k] = m->stack[m->sp - 1]; } break;
-        case 'h': NEED(1); x = m->memo[p[i++]]; if (x < 0) return ZERR("%s: data.pkl: BINGET of an unset memo", path); PUSH(x); break;
-        case 'j': NEED(4); { uint32_t k = rd32(p + i); i += 4; x = k < 256 ? m->memo[k] : -1; if (x < 0) return ZERR("%s: data.pkl: bad LONG_BINGET", path); PUSH(x); } break;
+        case 'Q':
+            POP(y);
+            x = pnew(m, PV_PERSID);
+            if (x >= 0) m->v[x].a = y;
+            PUSH(x);
+            break;
+        case 'R':
+            POP(y);
+            POP(z);
+            x = pnew(m, PV_REDUCE);
+            if (x >= 0) {
+                m->v[x].a = z;
+                m->v[x].b = y;
+            }
+            PUSH(x);
+            break;
+        case 'q':
+            NEED(1);
+            if (m->sp <= 0) return ZERR("%s: data.pkl: BINPUT on empty stack", path);
+            m->memo[p[i++]] = m->stack[m->sp - 1];
+            break;
+        case 'r':
+            NEED(4);
+            {
+                uint32_t k = rd32(p + i);
+                i += 4;
+                if (k > 255 || m->sp <= 0)
+                    return ZERR("%s: data.pkl: memo index %u", path, (unsigned)k);
+                m->memo[k] = m->stack[m->sp - 1];
+            }
+            break;
+        case 0x94:
+            if (m->sp <= 0) return ZERR("%s: data.pkl: MEMOIZE on empty stack", path);
+            {
+                int k = 0;
+                while (k < 256 && m->memo[k] >= 0)
+                    k++;
+                if (k == 256) return ZERR("%s: data.pkl too complex", path);
+                m->memo[k] = m->stack[m->sp - 1];
+            }
+            break;
+        case 'h':
+            NEED(1);
+            x = m->memo[p[i++]];
+            if (x < 0) return ZERR("%s: data.pkl: BINGET of an unset memo", path);
+            PUSH(x);
+            break;
+        case 'j':
+            NEED(4);
+            {
+                uint32_t k = rd32(p + i);
+                i += 4;
+                x = k < 256 ? m->memo[k] : -1;
+                if (x < 0) return ZERR("%s: data.pkl: bad LONG_BINGET", path);
+                PUSH(x);
+            }
+            break;
         case '.':
             if (m->sp != 1) return ZERR("%s: data.pkl: STOP with %d stack items", path, m->sp);
             *root = m->stack[0];
             return VOX_OK;
         default:
             return ZERR("%s: data.pkl: unsupported pickle opcode 0x%02x at byte %zu (expected a "
-                        "single tensor saved by torch.save)", path, op, i - 1);
+                        "single tensor saved by torch.save)",
+                        path, op, i - 1);
         }
     }
     return ZERR("%s: data.pkl ends without STOP", path);
@@ -246,7 +381,9 @@ static int pk_run(pvm *m, const unsigned char *p, size_t n, const char *path, in
 #undef POP
 }
 
-static const pval *kid(const pvm *m, const pval *t, int k) { return &m->v[m->kids[t->a + k]]; }
+static const pval *kid(const pvm *m, const pval *t, int k) {
+    return &m->v[m->kids[t->a + k]];
+}
 
 static int pt_load(const char *path, const unsigned char *buf, size_t len, int dim,
                    vox_tts_voice *out, vox_error *err) {
@@ -272,7 +409,8 @@ static int pt_load(const char *path, const unsigned char *buf, size_t len, int d
     if (!fn || fn->type != PV_GLOBAL || !gstr_eq(fn, "torch._utils", "_rebuild_tensor_v2") ||
         args->type != PV_TUPLE || args->b < 4) {
         rc = ZERR("%s: data.pkl: expected torch._utils._rebuild_tensor_v2(storage, offset, "
-                  "shape, stride, ...), found another object", path);
+                  "shape, stride, ...), found another object",
+                  path);
         goto done;
     }
     const pval *ps = kid(m, args, 0), *po = kid(m, args, 1), *psh = kid(m, args, 2),
@@ -288,13 +426,17 @@ static int pt_load(const char *path, const unsigned char *buf, size_t len, int d
     }
     const pval *st = kid(m, sid, 1);
     vox_dtype dt;
-    if (gstr_eq(st, "torch", "BFloat16Storage")) dt = VOX_DT_BF16;
-    else if (gstr_eq(st, "torch", "HalfStorage")) dt = VOX_DT_F16;
-    else if (gstr_eq(st, "torch", "FloatStorage")) dt = VOX_DT_F32;
+    if (gstr_eq(st, "torch", "BFloat16Storage"))
+        dt = VOX_DT_BF16;
+    else if (gstr_eq(st, "torch", "HalfStorage"))
+        dt = VOX_DT_F16;
+    else if (gstr_eq(st, "torch", "FloatStorage"))
+        dt = VOX_DT_F32;
     else {
         const char *nl = memchr(st->s2, '\n', 64);
         rc = ZERR("%s: storage type: expected BFloat16Storage, HalfStorage or FloatStorage, found "
-                  "%.*s", path, nl ? (int)(nl - st->s2) : 16, st->s2);
+                  "%.*s",
+                  path, nl ? (int)(nl - st->s2) : 16, st->s2);
         goto done;
     }
     int64_t numel = kid(m, sid, 4)->i;
@@ -354,8 +496,10 @@ static int pt_load(const char *path, const unsigned char *buf, size_t len, int d
     for (size_t e = 0; e < (size_t)(rows * cols); e++) {
         const unsigned char *q = src + e * es;
         float f;
-        if (dt == VOX_DT_BF16) f = vox_bf16_to_f32((uint16_t)rd16(q));
-        else if (dt == VOX_DT_F16) f = vox_f16_to_f32((uint16_t)rd16(q));
+        if (dt == VOX_DT_BF16)
+            f = vox_bf16_to_f32((uint16_t)rd16(q));
+        else if (dt == VOX_DT_F16)
+            f = vox_f16_to_f32((uint16_t)rd16(q));
         else {
             uint32_t u = rd32(q);
             memcpy(&f, &u, 4);
@@ -379,7 +523,8 @@ static int st_voice(const char *path, int dim, vox_tts_voice *out, vox_error *er
     } else if (t->ndim != 2 || t->shape[0] <= 0 || (dim > 0 && t->shape[1] != dim) ||
                (t->dtype != VOX_DT_BF16 && t->dtype != VOX_DT_F16 && t->dtype != VOX_DT_F32)) {
         rc = ZERR("%s: tensor '%s': expected a BF16/F16/F32 [N, %d] matrix, found %s %d-D [%lld, "
-                  "%lld]", path, t->name, dim, vox_dtype_name(t->dtype), t->ndim,
+                  "%lld]",
+                  path, t->name, dim, vox_dtype_name(t->dtype), t->ndim,
                   (long long)(t->ndim > 0 ? t->shape[0] : 0),
                   (long long)(t->ndim > 1 ? t->shape[1] : 0));
     } else {
@@ -389,9 +534,12 @@ static int st_voice(const char *path, int dim, vox_tts_voice *out, vox_error *er
         for (size_t e = 0; !rc && e < n; e++) {
             const unsigned char *q = (const unsigned char *)t->data + e * vox_dtype_size(t->dtype);
             float v;
-            if (t->dtype == VOX_DT_BF16) v = vox_bf16_to_f32((uint16_t)rd16(q));
-            else if (t->dtype == VOX_DT_F16) v = vox_f16_to_f32((uint16_t)rd16(q));
-            else memcpy(&v, q, 4);
+            if (t->dtype == VOX_DT_BF16)
+                v = vox_bf16_to_f32((uint16_t)rd16(q));
+            else if (t->dtype == VOX_DT_F16)
+                v = vox_f16_to_f32((uint16_t)rd16(q));
+            else
+                memcpy(&v, q, 4);
             out->emb[e] = v;
         }
         if (!rc) {
@@ -441,7 +589,8 @@ int vox_tts_prompt(const vox_tekken *tok, const char *text, int n_audio, int32_t
         if (sp[i] < 0)
             return vox_set_error(err, VOX_ERR_NOTFOUND,
                                  "tekken.json: special token '%s' needed by the TTS prompt is "
-                                 "missing", names[i]);
+                                 "missing",
+                                 names[i]);
     }
     int32_t *t = NULL;
     size_t nt = 0;
@@ -456,9 +605,11 @@ int vox_tts_prompt(const vox_tekken *tok, const char *text, int n_audio, int32_t
     size_t k = 0;
     o[k++] = sp[0];
     o[k++] = sp[1];
-    for (int i = 0; i < n_audio; i++) o[k++] = sp[2];
+    for (int i = 0; i < n_audio; i++)
+        o[k++] = sp[2];
     o[k++] = sp[3];
-    for (size_t i = 0; i < nt; i++) o[k++] = t[i];
+    for (size_t i = 0; i < nt; i++)
+        o[k++] = t[i];
     o[k++] = sp[4];
     o[k++] = sp[1];
     free(t);

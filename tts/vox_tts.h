@@ -35,9 +35,9 @@ extern "C" {
 /* ---- voices ---------------------------------------------------------------------------- */
 
 typedef struct {
-    int rows;    /* N: [AUDIO] positions it fills (incl. the end-of-audio row) */
-    int dim;     /* backbone width */
-    float *emb;  /* host [rows][dim], fp32 (converted from BF16/F16/F32) */
+    int rows;   /* N: [AUDIO] positions it fills (incl. the end-of-audio row) */
+    int dim;    /* backbone width */
+    float *emb; /* host [rows][dim], fp32 (converted from BF16/F16/F32) */
 } vox_tts_voice;
 
 /* Read a voice embedding: a torch.save zip (.pt: one 2-D BFloat16/Half/Float tensor, parsed
@@ -69,12 +69,12 @@ typedef struct {
     int n_acoustic;      /* n_ac (= codec acoustic_dim) */
     int n_codebooks;     /* 1 + n_ac */
     int audio_token_id, begin_audio_token_id;
-    int semantic_rows;   /* rows of semantic_codebook_output (ceil128(S+2)) */
-    int audio_emb_rows;  /* rows of the audio codebook embedding table */
+    int semantic_rows;  /* rows of semantic_codebook_output (ceil128(S+2)) */
+    int audio_emb_rows; /* rows of the audio codebook embedding table */
     /* acoustic_transformer_args */
     int ac_dim, ac_layers, ac_heads, ac_kv_heads, ac_head_dim, ac_hidden;
     float ac_norm_eps;
-    int n_steps;         /* n_decoding_steps (absent: 7) */
+    int n_steps; /* n_decoding_steps (absent: 7) */
 } vox_tts_config;
 
 typedef struct vox_tts_model vox_tts_model;
@@ -94,8 +94,8 @@ int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *nam
 
 /* Velocity of the FM transformer for x[B][n_ac] at time t with condition h[B][dim]
  * (h == NULL: the zero condition). v: [B][n_ac]. B <= 64. */
-int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_host, float t,
-                        int B, float *v_host, vox_error *err);
+int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_host, float t, int B,
+                        float *v_host, vox_error *err);
 /* One frame from h: semantic argmax, then (unless END) the Euler/CFG integration from
  * noise[B][n_ac]. logits_host: optional [B][semantic_rows] masked fp32 logits. */
 int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host, float cfg_alpha,
@@ -104,10 +104,10 @@ int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host
 /* ---- sessions -------------------------------------------------------------------------- */
 
 typedef struct {
-    uint64_t seed;          /* PRNG seed of the flow-matching noise */
-    float cfg_alpha;        /* 1.2 upstream default; <= 0 means 1.2 */
-    int max_frames;         /* frame cap (> 0) */
-    const float *noise_host;/* optional [noise_frames][n_ac]: used instead of the PRNG */
+    uint64_t seed;           /* PRNG seed of the flow-matching noise */
+    float cfg_alpha;         /* 1.2 upstream default; <= 0 means 1.2 */
+    int max_frames;          /* frame cap (> 0) */
+    const float *noise_host; /* optional [noise_frames][n_ac]: used instead of the PRNG */
     int noise_frames;
 } vox_tts_session_opts;
 

@@ -18,7 +18,8 @@ static void put(pbuf *b, const void *src, size_t n) {
     if (b->oom) return;
     if (b->n + n > b->cap) {
         size_t c = b->cap ? b->cap : 1024;
-        while (c < b->n + n) c *= 2;
+        while (c < b->n + n)
+            c *= 2;
         unsigned char *q = realloc(b->p, c);
         if (!q) {
             b->oom = 1;
@@ -47,7 +48,8 @@ static uint32_t crc32_buf(const unsigned char *p, size_t n) {
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
     }
     return c ^ 0xffffffffu;
 }
@@ -71,7 +73,8 @@ static void pk_int(pbuf *b, int64_t v) {
     } else { /* LONG1, 8 bytes little-endian two's complement */
         put1(b, 0x8a);
         put1(b, 8);
-        for (int i = 0; i < 8; i++) put1(b, (unsigned)(((uint64_t)v >> (8 * i)) & 0xff));
+        for (int i = 0; i < 8; i++)
+            put1(b, (unsigned)(((uint64_t)v >> (8 * i)) & 0xff));
     }
 }
 static void pk_global(pbuf *b, const char *mod, const char *name) {
@@ -83,7 +86,8 @@ static void pk_global(pbuf *b, const char *mod, const char *name) {
 }
 static void pk_tuple_ints(pbuf *b, int n, const int64_t *v) {
     put1(b, '(');
-    for (int i = 0; i < n; i++) pk_int(b, v[i]);
+    for (int i = 0; i < n; i++)
+        pk_int(b, v[i]);
     put1(b, 't');
 }
 
@@ -115,7 +119,8 @@ static void zip_add(pbuf *z, zent *e, const char *name, const void *data, size_t
     put(z, name, nl);
     put2(z, 0x4246); /* "FB" */
     put2(z, (unsigned)pad);
-    for (size_t i = 0; i < pad; i++) put1(z, 'Z');
+    for (size_t i = 0; i < pad; i++)
+        put1(z, 'Z');
     put(z, data, n);
 }
 
@@ -170,10 +175,13 @@ int vox_pt_write(const char *path, vox_dtype dtype, int ndim, const int64_t *sha
 
     zent ents[6];
     char nm[160];
-    const struct { const char *suffix; const void *d; size_t n; } items[6] = {
-        {"data.pkl", pk.p, pk.n},      {".format_version", "1", 1},
-        {".storage_alignment", "64", 2}, {"byteorder", "little", 6},
-        {"data/0", data, nbytes},      {"version", "3\n", 2},
+    const struct {
+        const char *suffix;
+        const void *d;
+        size_t n;
+    } items[6] = {
+        {"data.pkl", pk.p, pk.n},   {".format_version", "1", 1}, {".storage_alignment", "64", 2},
+        {"byteorder", "little", 6}, {"data/0", data, nbytes},    {"version", "3\n", 2},
     };
     int rc = VOX_OK;
     if (pk.oom) rc = vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory", path);
