@@ -49,7 +49,7 @@ static void usage(FILE *fp) {
             "usage: vox-mkmodel --kind realtime --out DIR [options]\n"
             "Writes a random-weight Voxtral Realtime model (params.json, consolidated.safetensors\n"
             "in BF16 with the upstream tensor names, tekken.json) to DIR.\n\n"
-            "  --kind realtime     model kind (only realtime)\n"
+            "  --kind realtime     model kind (realtime; --kind tts --help for TTS)\n"
             "  --out DIR           output directory (created)\n"
             "  --seed N            weight/tokenizer seed (default %llu)\n"
             "  --full              the released model's sizes (8.9 GB!) instead of the tiny model\n"
