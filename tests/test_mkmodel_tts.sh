@@ -27,6 +27,11 @@ check "tekken voices" "$(has "$T/m/tekken.json" '"voice_num_audio_tokens"')"
 for e in casual_male/data.pkl casual_male/byteorder casual_male/data/0 casual_male/version; do
     check ".pt has $e" "$(has "$T/m/voice_embedding/casual_male.pt" "$e")"
 done
+IN="$BIN/vox-inspect"
+"$IN" -m "$T/m" >"$T/in.out" 2>"$T/in.err"
+check "vox-inspect reads it ($(cat "$T/in.err"))" $?
+check "inspect: kind tts" "$(has "$T/in.out" "kind      tts")"
+check "inspect: 135 tensors all BF16" "$(has "$T/in.out" "tensors   135,")"
 "$MK" --kind tts --out "$T/m2" >/dev/null 2>&1
 cmp -s "$T/m/consolidated.safetensors" "$T/m2/consolidated.safetensors" &&
     cmp -s "$T/m/voice_embedding/casual_male.pt" "$T/m2/voice_embedding/casual_male.pt"
