@@ -20,7 +20,16 @@ Sources of truth:
                   Mistral's interleaved RoPE layout; the ~25-line frame loop is ours (harness
                   doc section 3.4: same semantics as VO / SGL)
 
-Output: OUT_DIR/tts_ref.safetensors (arrays listed in META below) and OUT_DIR/meta.json.
+Output: OUT_DIR/tts_ref.safetensors and OUT_DIR/meta.json (versions, sha256 of the upstream
+files, cases, margins), plus the torch.save / safetensors voice files. Arrays:
+  prompt_{v}_{t}          int32 [P]       ids for voice v, text TEXTS[t]
+  voice_{name}            f32 [N, dim]    torch.load of MODEL_DIR/voice_embedding/{name}.pt
+  voice_torch_values, voice_torch_f32_values   values of voice_torch.pt / voice_torch_f32.pt
+  vel_x [3, n_ac], vel_h [3, dim], vel_t [3], vel_v, vel_v_uncond [3, n_ac]
+  frame_h [4, dim], frame_noise [4, n_ac], frame_codes int32 [4, 1 + n_ac],
+  frame_logits [4, semantic_rows] (raw head output; row 3 is built to give END)
+  gen_{g}_case int32 [voice, text], gen_{g}_codes int32 [F, 1 + n_ac], gen_{g}_h [F', dim]
+  (hidden before each frame), gen_{g}_noise [N_FRAMES_MAX, n_ac], gen_{g}_margins [F']
 """
 import argparse
 import copy
