@@ -468,6 +468,42 @@ int main(void) {
         }
         VOX_CHECK(&ts, fa == fb && !memcmp(a, b, (size_t)fa * c->n_codebooks * 4),
                   "same seed gave different codes");
+        /* per-session cfg_alpha inside a batch == single runs with that alpha */
+        vox_tts_session_opts so2 = so;
+        so2.cfg_alpha = 2.0f;
+        int32_t c2[4 * 64];
+        int f2 = 0, d2 = 0;
+        vox_tts_session *s2 = vox_tts_session_new(m, ids, n, &voices[0], &so2, &err);
+        while (s2 && !d2 && vox_tts_session_step(s2, c2 + f2 * c->n_codebooks, &d2, &err) == VOX_OK)
+            if (!d2) f2++;
+        vox_tts_session_free(s2);
+        vox_tts_session *pair[2] = {vox_tts_session_new(m, ids, n, &voices[0], &so, &err),
+                                    vox_tts_session_new(m, ids, n, &voices[0], &so2, &err)};
+        int pd[2] = {0, 0}, pf[2] = {0, 0}, same = pair[0] && pair[1];
+        int32_t pc[2 * 64];
+        while (same && !(pd[0] && pd[1])) {
+            if (vox_tts_step_batch(pair, 2, pc, pd, &err) != VOX_OK) {
+                same = 0;
+                break;
+            }
+            for (int i = 0; i < 2; i++)
+                if (!pd[i]) {
+                    const int32_t *want = (i ? c2 : a) + pf[i] * c->n_codebooks;
+                    if (pf[i] >= (i ? f2 : fa) ||
+                        memcmp(pc + i * c->n_codebooks, want, (size_t)c->n_codebooks * 4))
+                        same = 0;
+                    pf[i]++;
+                }
+        }
+        same = same && pf[0] == fa && pf[1] == f2;
+        int differ = f2 != fa || memcmp(a, c2, (size_t)fa * c->n_codebooks * 4);
+        printf("cfg_alpha 1.2 vs 2.0 in one batch: %s; the two alphas %s\n",
+               same ? "equal to single runs" : "DIFFER from single runs",
+               differ ? "give different codes" : "give the same codes");
+        VOX_CHECK(&ts, same, "mixed-alpha batch differs from single runs");
+        VOX_CHECK(&ts, differ, "cfg_alpha has no effect");
+        vox_tts_session_free(pair[0]);
+        vox_tts_session_free(pair[1]);
         free(ids);
     }
 out:

@@ -171,8 +171,9 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
             c->field = (int)v;                                                                     \
     }
     I("dim", dim)
-    I("n_layers", n_layers) I("n_heads", n_heads) I("n_kv_heads", n_kv_heads) I(
-        "head_dim", head_dim) I("hidden_dim", hidden_dim) I("vocab_size", vocab_size)
+    I("n_layers", n_layers)
+    I("n_heads", n_heads) I("n_kv_heads", n_kv_heads) I("head_dim", head_dim) I(
+        "hidden_dim", hidden_dim) I("vocab_size", vocab_size)
 #define A "multimodal.audio_model_args."
         I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
             I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
@@ -531,8 +532,8 @@ static int fm_velocity(vox_tts_model *m, tts_ws *w, int nb, const float *tp, vox
 }
 
 /* Semantic head + FM for B frames from w->hb[B][dim]; noise[B][n_ac] host. */
-static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise, float alpha,
-                          int32_t *codes, float *logits_out, vox_error *err) {
+static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise,
+                          const float *alpha, int32_t *codes, float *logits_out, vox_error *err) {
     const vox_tts_config *c = &m->c;
     vox_backend *be = m->be;
     const int NA = c->n_acoustic, SR = c->semantic_rows, S2 = c->semantic_size + 2;
@@ -568,7 +569,8 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise
             if (rc) return rc;
             BECALL(m, OPS(m)->download(be, w->h_vel, w->vel, 2 * (size_t)B * NA * sizeof(float)));
             for (int i = 0; i < B * NA; i++) {
-                float v = alpha * w->h_vel[i] + (1.0f - alpha) * w->h_vel[B * NA + i];
+                float a = alpha[i / NA];
+                float v = a * w->h_vel[i] + (1.0f - a) * w->h_vel[B * NA + i];
                 x[i] = x[i] + v * dt;
             }
         }
@@ -595,7 +597,10 @@ int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host
     int rc = ws_reserve(m, &w, 1, B, err);
     if (!rc && OPS(m)->upload(m->be, w.hb, h_host, (size_t)B * m->c.dim * sizeof(float)))
         rc = be_fail(m, err);
-    if (!rc) rc = frames_from_hb(m, &w, B, noise_host, cfg_alpha, codes_host, logits_host, err);
+    float alpha[FM_MAX_B];
+    for (int b = 0; b < B && b < FM_MAX_B; b++)
+        alpha[b] = cfg_alpha;
+    if (!rc) rc = frames_from_hb(m, &w, B, noise_host, alpha, codes_host, logits_host, err);
     ws_free(m, &w);
     return rc;
 }
@@ -827,8 +832,10 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
     int32_t bc[FM_MAX_B * 64];
     int32_t *bcodes = NC * B <= (int)(sizeof bc / sizeof bc[0]) ? bc : NULL;
     if (!bcodes) return vox_set_error(err, VOX_ERR_UNSUPPORTED, "more than 63 acoustic codebooks");
-    /* all sessions share one alpha per call: batch by the first session's value */
-    rc = frames_from_hb(m, w, B, nz, act[0]->o.cfg_alpha, bcodes, NULL, err);
+    float alpha[FM_MAX_B];
+    for (int b = 0; b < B; b++)
+        alpha[b] = act[b]->o.cfg_alpha;
+    rc = frames_from_hb(m, w, B, nz, alpha, bcodes, NULL, err);
     if (rc) return rc;
     int nseg = 0, seg_n[FM_MAX_B];
     int64_t seg_pos[FM_MAX_B];

@@ -125,8 +125,11 @@ void vox_tts_session_free(vox_tts_session *s);
 /* Produce the next frame: codes[1 + n_ac] (+2 offset). *done = 1 (codes untouched) when END
  * was predicted or max_frames were produced. */
 int vox_tts_session_step(vox_tts_session *s, int32_t *codes, int *done, vox_error *err);
-/* The same for n sessions of one model at once (the FM and semantic head run batched);
- * codes[n][1 + n_ac], done[n]. Sessions already done are skipped. */
+/* The same for n (1..64) sessions of one model at once: the semantic head and FM run as one
+ * batch (each session keeps its own cfg_alpha and noise), the backbone decode as one batch of
+ * rows with per-session KV caches; codes[n][1 + n_ac], done[n]. Sessions already done are
+ * skipped. Uses (and, the first time a larger batch is seen, grows) the workspace of s[0]; none
+ * of the sessions may be in use by another thread meanwhile. */
 int vox_tts_step_batch(vox_tts_session **s, int n, int32_t *codes, int *done, vox_error *err);
 /* Host copy of the current hidden state h [dim] (the one the next frame is made from). */
 int vox_tts_session_hidden(const vox_tts_session *s, float *h_host, vox_error *err);
