@@ -21,8 +21,7 @@
 
 /* must equal TEXTS in tests/reference/tts_ref.py */
 static const char *const k_texts[] = {"Paris is a beautiful city!", "Hello, world.",
-                                      "  \xc3\x87"
-                                      "a va? 123 fin  ",
+                                      "  \303\207a va? 123 fin  ",
                                       "a"};
 
 static const vox_st_tensor *fx(vox_test_state *ts, const vox_st_file *f, const char *name) {
