@@ -1,6 +1,7 @@
 /* tekken.c - Mistral tekken tokenizer (see vox_tekken.h). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "vox_tekken.h"
+#include "tekken_unicode.h"
 
 #include <cjson/cJSON.h>
 #include <pcre2.h>
@@ -132,9 +133,12 @@ static const char *json_type(const cJSON *j) {
 static int get_int(const char *name, const cJSON *obj, const char *key, const char *where,
                    int64_t lo, int64_t hi, int *out, vox_error *err) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int64_t)j->valuedouble)
+    /* range first: converting an out-of-range double to an integer is undefined */
+    if (!cJSON_IsNumber(j) || !(j->valuedouble >= -9.0e15 && j->valuedouble <= 9.0e15) ||
+        j->valuedouble != (double)(int64_t)j->valuedouble)
         return vox_set_error(err, VOX_ERR_FORMAT, "%s: %s%s: expected an integer, found %s", name,
-                             where, key, cJSON_IsNumber(j) ? "a fraction" : json_type(j));
+                             where, key,
+                             cJSON_IsNumber(j) ? "a non-integral or huge number" : json_type(j));
     int64_t v = (int64_t)j->valuedouble;
     if (v < lo || v > hi)
         return vox_set_error(err, VOX_ERR_FORMAT,
@@ -461,7 +465,7 @@ static int load_audio(vox_tekken *t, const cJSON *root, vox_error *err) {
         const cJSON *e;
         cJSON_ArrayForEach(e, vo) {
             int i = a->n_voices;
-            if (!cJSON_IsNumber(e) || e->valuedouble < 1 ||
+            if (!cJSON_IsNumber(e) || !(e->valuedouble >= 1 && e->valuedouble <= INT32_MAX) ||
                 e->valuedouble != (double)(int)e->valuedouble)
                 return vox_set_error(err, VOX_ERR_FORMAT,
                                      "%s: audio.voice_num_audio_tokens.%s: expected a positive "
@@ -476,16 +480,170 @@ static int load_audio(vox_tekken *t, const cJSON *root, vox_error *err) {
     return VOX_OK;
 }
 
+/* ------------------------------------------------------------------ pattern rewrite
+ *
+ * tiktoken (Rust regex engine) and PCRE2 disagree on two things the tekken patterns use:
+ * characters assigned in newer Unicode versions than PCRE2's tables (tiktoken has them in
+ * \p{L}, \p{N}, \p{M}, ...), and \s, where PCRE2 also matches U+180E. The pattern is
+ * rewritten before compiling: \p{X} gets the extra ranges of tekken_unicode.h (measured from
+ * tiktoken by tests/reference/tok_unicode.py) and \s / \S become the explicit Unicode
+ * White_Space set. Inside a character class \P{X} and \S are kept as they are (not used by
+ * the tekken patterns). */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} strbuf;
+
+static void sb_put(strbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap * 2 : 256;
+        while (c < b->n + n + 1) c *= 2;
+        char *np = realloc(b->p, c);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sb_str(strbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+/* Unicode White_Space (unchanged since Unicode 6.3), as class members. */
+static const char ws_members[] =
+    "\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"
+    "\\x{202F}\\x{205F}\\x{3000}";
+
+static const vox_tekken_extra_class *extra_class(const char *name, size_t n) {
+    for (size_t i = 0; i < sizeof vox_tekken_extra_classes / sizeof vox_tekken_extra_classes[0];
+         i++) {
+        const vox_tekken_extra_class *c = &vox_tekken_extra_classes[i];
+        if (strlen(c->name) == n && memcmp(c->name, name, n) == 0) return c->n > 0 ? c : NULL;
+    }
+    return NULL;
+}
+
+static void sb_ranges(strbuf *b, const vox_tekken_extra_class *c) {
+    char tmp[48];
+    for (int i = 0; i < c->n; i++) {
+        if (c->r[i].lo == c->r[i].hi)
+            snprintf(tmp, sizeof tmp, "\\x{%X}", (unsigned)c->r[i].lo);
+        else
+            snprintf(tmp, sizeof tmp, "\\x{%X}-\\x{%X}", (unsigned)c->r[i].lo,
+                     (unsigned)c->r[i].hi);
+        sb_str(b, tmp);
+    }
+}
+
+static char *rewrite_pattern(const char *p) {
+    strbuf b = {0};
+    int in_class = 0;
+    size_t i = 0;
+    sb_put(&b, "", 0);
+    while (p[i]) {
+        char c = p[i];
+        if (c == '\\' && p[i + 1]) {
+            char e = p[i + 1];
+            if (e == 's' || e == 'S') {
+                if (!in_class) {
+                    sb_str(&b, e == 's' ? "[" : "[^");
+                    sb_str(&b, ws_members);
+                    sb_str(&b, "]");
+                } else if (e == 's') {
+                    sb_str(&b, ws_members);
+                } else {
+                    sb_put(&b, p + i, 2);
+                }
+                i += 2;
+                continue;
+            }
+            if (e == 'p' || e == 'P') {
+                size_t name_at, name_len, end;
+                if (p[i + 2] == '{') {
+                    const char *close = strchr(p + i + 3, '}');
+                    if (!close) { /* malformed: leave it to PCRE2 to report */
+                        sb_put(&b, p + i, 2);
+                        i += 2;
+                        continue;
+                    }
+                    name_at = i + 3;
+                    name_len = (size_t)(close - (p + name_at));
+                    end = (size_t)(close - p) + 1;
+                } else {
+                    name_at = i + 2;
+                    name_len = p[i + 2] ? 1 : 0;
+                    end = i + 2 + name_len;
+                }
+                const vox_tekken_extra_class *x = extra_class(p + name_at, name_len);
+                if (!x || (in_class && e == 'P')) {
+                    sb_put(&b, p + i, end - i);
+                } else {
+                    if (!in_class) sb_str(&b, e == 'p' ? "[" : "[^");
+                    sb_str(&b, "\\p{");
+                    sb_put(&b, p + name_at, name_len);
+                    sb_str(&b, "}");
+                    sb_ranges(&b, x);
+                    if (!in_class) sb_str(&b, "]");
+                }
+                i = end;
+                continue;
+            }
+            if (e == 'Q') { /* literal text up to \E */
+                const char *q = strstr(p + i + 2, "\\E");
+                size_t end = q ? (size_t)(q - p) + 2 : strlen(p);
+                sb_put(&b, p + i, end - i);
+                i = end;
+                continue;
+            }
+            sb_put(&b, p + i, 2);
+            i += 2;
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = 1;
+            sb_put(&b, p + i++, 1);
+            if (p[i] == '^') sb_put(&b, p + i++, 1);
+            if (p[i] == ']') sb_put(&b, p + i++, 1);
+            continue;
+        }
+        if (in_class && c == '[' && p[i + 1] == ':') {
+            const char *q = strstr(p + i + 2, ":]");
+            size_t end = q ? (size_t)(q - p) + 2 : i + 1;
+            sb_put(&b, p + i, end - i);
+            i = end;
+            continue;
+        }
+        if (in_class && c == ']') in_class = 0;
+        sb_put(&b, p + i++, 1);
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
 static int compile_pattern(vox_tekken *t, vox_error *err) {
     int ec = 0;
     PCRE2_SIZE eo = 0;
-    t->re = pcre2_compile((PCRE2_SPTR)t->pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
-                          &ec, &eo, NULL);
+    char *pat = rewrite_pattern(t->pattern);
+    if (!pat) return vox_set_error(err, VOX_ERR_NOMEM, "%s: out of memory", t->name);
+    t->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
+                          &eo, NULL);
+    free(pat);
     if (!t->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
         return vox_set_error(err, VOX_ERR_FORMAT,
-                             "%s: config.pattern: PCRE2 cannot compile it at offset %zu: %s",
+                             "%s: config.pattern: PCRE2 cannot compile it (offset %zu of the "
+                             "rewritten pattern): %s",
                              t->name, (size_t)eo, (const char *)msg);
     }
     /* JIT is an optimisation only; the interpreter gives the same matches. */
@@ -758,6 +916,9 @@ int vox_tekken_encode(const vox_tekken *t, const char *text, size_t len, int32_t
         return vox_set_error(err, VOX_ERR_ARG, "vox_tekken_encode: NULL argument");
     *ids = NULL;
     *n_ids = 0;
+    if (len > (size_t)INT32_MAX / 4)
+        return vox_set_error(err, VOX_ERR_ARG, "tekken encode: input of %zu bytes is too long",
+                             len);
     const unsigned char *u = (const unsigned char *)(text ? text : "");
     size_t bad = utf8_check(u, len);
     if (bad != len)
@@ -806,6 +967,56 @@ done:
     }
     *ids = out;
     *n_ids = n_out;
+    return VOX_OK;
+}
+
+int vox_tekken_pieces(const vox_tekken *t, const char *text, size_t len, size_t **spans,
+                      size_t *n_pieces, vox_error *err) {
+    if (!t || (!text && len) || !spans || !n_pieces)
+        return vox_set_error(err, VOX_ERR_ARG, "vox_tekken_pieces: NULL argument");
+    *spans = NULL;
+    *n_pieces = 0;
+    const unsigned char *u = (const unsigned char *)(text ? text : "");
+    size_t bad = utf8_check(u, len);
+    if (bad != len)
+        return vox_set_error(err, VOX_ERR_ARG,
+                             "tekken split: input is not valid UTF-8 at byte %zu (0x%02x)", bad,
+                             u[bad]);
+    size_t *out = malloc((2 * len + 2) * sizeof *out);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re, NULL);
+    int rc = VOX_OK;
+    size_t n = 0, pos = 0;
+    if (!out || !md) {
+        rc = vox_set_error(err, VOX_ERR_NOMEM, "tekken split: out of memory");
+        goto done;
+    }
+    while (pos < len) {
+        int m = pcre2_match(t->re, u, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (m == PCRE2_ERROR_NOMATCH) break;
+        if (m < 0) {
+            rc = vox_set_error(err, VOX_ERR_FORMAT, "%s: config.pattern: match failed (%d)",
+                               t->name, m);
+            goto done;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        if (ov[1] > ov[0]) {
+            out[2 * n] = ov[0];
+            out[2 * n + 1] = ov[1];
+            n++;
+            pos = ov[1];
+        } else {
+            pos = ov[1] + 1;
+            while (pos < len && (u[pos] & 0xC0) == 0x80) pos++;
+        }
+    }
+done:
+    if (md) pcre2_match_data_free(md);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    *spans = out;
+    *n_pieces = n;
     return VOX_OK;
 }
 

@@ -83,6 +83,11 @@ const unsigned char *vox_tekken_token_bytes(const vox_tekken *t, int id, size_t 
 int vox_tekken_encode(const vox_tekken *t, const char *text, size_t len, int32_t **ids,
                       size_t *n_ids, vox_error *err);
 
+/* The pre-split alone: byte spans [start, end) of the pattern's pieces, as pairs in *spans
+ * (malloc'ed, 2 * *n_pieces entries; caller frees). For debugging and tests. */
+int vox_tekken_pieces(const vox_tekken *t, const char *text, size_t len, size_t **spans,
+                      size_t *n_pieces, vox_error *err);
+
 /* Decode ids to UTF-8. *out is malloc'ed and NUL-terminated (the text itself may contain NUL
  * bytes: use *out_len). Ids outside [0, vocab_size) are an error. */
 int vox_tekken_decode(const vox_tekken *t, const int32_t *ids, size_t n_ids,

@@ -17,3 +17,10 @@ echo "demo: backend self-test (every op against reference loops)"
 "$BIN/vox-selftest" --device auto
 echo "demo: loading and validating $MODEL"
 "$BIN/vox-inspect" -m "$MODEL"
+echo "demo: transcribing tests/fixtures/asr/speech.wav (espeak-ng: \"The quick brown fox jumps over the lazy dog.\")"
+if [ -z "${VOX_MODEL:-}" ]; then
+    echo "demo: (a random tiny model emits arbitrary tokens; with real weights this prints the sentence)"
+fi
+"$BIN/vox-transcribe" -m "$MODEL" -v tests/fixtures/asr/speech.wav
+echo "demo: the same as raw decoder tokens (one per 80 ms step)"
+"$BIN/vox-transcribe" -m "$MODEL" --tokens tests/fixtures/asr/speech.wav | head -c 400; echo

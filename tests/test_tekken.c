@@ -17,7 +17,7 @@
 #include "vox_tekken_gen.h"
 #include "vox_test.h"
 
-static const char *const fixtures[] = {"tekken_real", "tekken_alt", "tekken_tts"};
+static const char *const fixtures[] = {"tekken_real", "tekken_alt", "tekken_big", "tekken_tts"};
 
 static uint64_t fnv1a64(const unsigned char *p, size_t n) {
     uint64_t h = 0xCBF29CE484222325ull;
@@ -286,11 +286,71 @@ static void check_fixture(vox_test_state *ts, const char *name) {
         free(ids);
         n_dec++;
     }
+    /* 6. pre-split spans (tiktoken's piece boundaries) */
+    const cJSON *spl = cJSON_GetObjectItemCaseSensitive(fx, "split");
+    int n_spl = 0, spl_bad = 0;
+    cJSON_ArrayForEach(v, spl) {
+        size_t tl;
+        unsigned char *text = unhex(cJSON_GetObjectItemCaseSensitive(v, "hex")->valuestring, &tl);
+        size_t n_want;
+        int32_t *want = json_ids(cJSON_GetObjectItemCaseSensitive(v, "spans"), &n_want);
+        size_t *got = NULL, n_got = 0;
+        rc = vox_tekken_pieces(t, (const char *)text, tl, &got, &n_got, &err);
+        int same = rc == VOX_OK && 2 * n_got == n_want;
+        for (size_t i = 0; same && i < n_want; i++) same = got[i] == (size_t)want[i];
+        if (!same && spl_bad++ < 8) {
+            fprintf(stderr, "%s split %d (hex %s): got", name, n_spl,
+                    cJSON_GetObjectItemCaseSensitive(v, "hex")->valuestring);
+            for (size_t i = 0; i < 2 * n_got && i < 16; i++) fprintf(stderr, " %zu", got[i]);
+            fprintf(stderr, " | want");
+            for (size_t i = 0; i < n_want && i < 16; i++) fprintf(stderr, " %d", want[i]);
+            fprintf(stderr, "\n");
+        }
+        VOX_CHECK(ts, same, "%s split case %d", name, n_spl);
+        free(got);
+        free(want);
+        free(text);
+        n_spl++;
+    }
+    /* 7. TTS prompt layout (mistral-common encode_speech_request): <s> [BEGIN_AUDIO]
+     * [AUDIO] x N(voice) [NEXT_AUDIO_TEXT] text [REPEAT_AUDIO_TEXT] [BEGIN_AUDIO] */
+    const cJSON *speech = cJSON_GetObjectItemCaseSensitive(fx, "speech");
+    int n_speech = 0;
+    cJSON_ArrayForEach(v, speech) {
+        size_t tl, n_want;
+        unsigned char *text = unhex(cJSON_GetObjectItemCaseSensitive(v, "hex")->valuestring, &tl);
+        int32_t *want = json_ids(cJSON_GetObjectItemCaseSensitive(v, "ids"), &n_want);
+        int32_t *tids = NULL;
+        size_t nt = 0;
+        rc = vox_tekken_encode(t, (const char *)text, tl, &tids, &nt, &err);
+        int na = vox_tekken_voice_num_audio_tokens(
+            t, cJSON_GetObjectItemCaseSensitive(v, "voice")->valuestring);
+        size_t np = 0;
+        int32_t *prompt = malloc(((size_t)(na > 0 ? na : 0) + nt + 8) * sizeof *prompt);
+        prompt[np++] = vox_tekken_special_id(t, "<s>");
+        prompt[np++] = vox_tekken_special_id(t, "[BEGIN_AUDIO]");
+        for (int k = 0; k < na; k++) prompt[np++] = vox_tekken_special_id(t, "[AUDIO]");
+        prompt[np++] = vox_tekken_special_id(t, "[NEXT_AUDIO_TEXT]");
+        for (size_t k = 0; k < nt; k++) prompt[np++] = tids[k];
+        prompt[np++] = vox_tekken_special_id(t, "[REPEAT_AUDIO_TEXT]");
+        prompt[np++] = vox_tekken_special_id(t, "[BEGIN_AUDIO]");
+        VOX_CHECK(ts, rc == VOX_OK && na > 0 && np == n_want &&
+                          memcmp(prompt, want, np * sizeof *prompt) == 0,
+                  "%s speech prompt %d: %zu vs %zu ids", name, n_speech, np, n_want);
+        free(prompt);
+        free(tids);
+        free(want);
+        free(text);
+        n_speech++;
+    }
     VOX_CHECK(ts, n_split == 0, "%s: %d streaming chunks ended inside a character", name,
               n_split);
     VOX_CHECK(ts, n_enc >= 200 && n_dec >= 100, "%s: %d encode, %d decode cases", name, n_enc,
               n_dec);
-    printf("%s: %d encode cases, %d decode cases checked\n", name, n_enc, n_dec);
+    if (strcmp(name, "tekken_real") == 0 || strcmp(name, "tekken_alt") == 0)
+        VOX_CHECK(ts, n_spl >= 200, "%s: %d split cases", name, n_spl);
+    if (nv > 0) VOX_CHECK(ts, n_speech >= 3, "%s: %d speech prompts", name, n_speech);
+    printf("%s: %d encode, %d decode, %d split cases checked\n", name, n_enc, n_dec, n_spl);
     vox_tekken_free(t);
     cJSON_Delete(fx);
 }
@@ -393,6 +453,10 @@ static void check_errors(vox_test_state *ts) {
     expect_parse_error(ts, base, "\"default_num_special_tokens\": 40",
                        "\"default_num_special_tokens\": \"40\"", VOX_ERR_FORMAT,
                        "default_num_special_tokens: expected an integer, found a string");
+    expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 1e300",
+                       VOX_ERR_FORMAT, "default_vocab_size: expected an integer");
+    expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 340.5",
+                       VOX_ERR_FORMAT, "default_vocab_size: expected an integer");
     expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 341",
                        VOX_ERR_FORMAT, "entries needed, found 300");
     expect_parse_error(ts, base, "\"default_vocab_size\": 340", "\"default_vocab_size\": 200",

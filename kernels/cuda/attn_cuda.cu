@@ -77,7 +77,7 @@ struct att_args {
 /* ATT_T = dims per lane: 2, 4, 8 or 16 (head_dim up to 64, 128, 256, 512). */
 template <int ATT_T>
 __global__ void __launch_bounds__(ATT_WARPS * 32) attn_kernel(att_args a) {
-    extern __shared__ float sh[]; /* ATT_WARPS x (hd + 2) */
+    CU_DYN_SHARED(float, sh); /* ATT_WARPS x (hd + 2) */
     const int i = blockIdx.x, h = blockIdx.y, s = blockIdx.z;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int hd = a.hd;
@@ -286,13 +286,13 @@ int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_
     }
     size_t shmem = (size_t)ATT_WARPS * (head_dim + 2) * sizeof(float);
     dim3 grid((unsigned)nq, (unsigned)n_heads, (unsigned)S);
-    if (head_dim <= 64) attn_kernel<2><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
-    else if (head_dim <= 128) attn_kernel<4><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
-    else if (head_dim <= 256) attn_kernel<8><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
-    else attn_kernel<16><<<grid, ATT_WARPS * 32, shmem, im->stream>>>(a);
+    if (head_dim <= 64) CU_LAUNCH(attn_kernel<2>, grid, ATT_WARPS * 32, shmem, im->stream, a);
+    else if (head_dim <= 128) CU_LAUNCH(attn_kernel<4>, grid, ATT_WARPS * 32, shmem, im->stream, a);
+    else if (head_dim <= 256) CU_LAUNCH(attn_kernel<8>, grid, ATT_WARPS * 32, shmem, im->stream, a);
+    else CU_LAUNCH(attn_kernel<16>, grid, ATT_WARPS * 32, shmem, im->stream, a);
     if ((rc = cu_check_launch(be, op))) return rc;
     if (S > 1) {
-        merge_kernel<<<dim3((unsigned)nq, (unsigned)n_heads), 128, 0, im->stream>>>(a);
+        CU_LAUNCH(merge_kernel, dim3((unsigned)nq, (unsigned)n_heads), 128, 0, im->stream, a);
         if ((rc = cu_check_launch(be, op))) return rc;
     }
     return VOX_OK;

@@ -17,6 +17,16 @@
 #include "../vox_backend.h"
 #include "../vox_hd.h"
 
+/* Kernel launches and dynamic shared memory go through these two macros so the same sources
+ * also build against the host emulation in tests/cuda_emu/ (whose cuda_runtime.h defines
+ * VOX_CUDA_EMU and its own versions), which runs every kernel on the CPU for testing on
+ * machines without a GPU. */
+#ifndef VOX_CUDA_EMU
+#define CU_LAUNCH(kern, grid, block, shmem, stream, ...) \
+    kern<<<(grid), (block), (shmem), (stream)>>>(__VA_ARGS__)
+#define CU_DYN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 /* A device scratch buffer that only grows (no per-call cudaMalloc in steady state). */
 struct cu_scratch {
     void *p;

@@ -46,8 +46,8 @@ static int convert_rows(vox_backend *be, const char *op, float *dst, const vox_m
     int64_t first = r0 * w->cols, count = nr * w->cols;
     cudaStream_t st = cu_of(be)->stream;
     unsigned g = cu_grid(count, CONV_THREADS);
-    if (w->dtype == VOX_DT_BF16) convert_kernel<VOX_DT_BF16><<<g, CONV_THREADS, 0, st>>>(dst, w->data, first, count);
-    else convert_kernel<VOX_DT_F16><<<g, CONV_THREADS, 0, st>>>(dst, w->data, first, count);
+    if (w->dtype == VOX_DT_BF16) CU_LAUNCH(convert_kernel<VOX_DT_BF16>, g, CONV_THREADS, 0, st, dst, w->data, first, count);
+    else CU_LAUNCH(convert_kernel<VOX_DT_F16>, g, CONV_THREADS, 0, st, dst, w->data, first, count);
     return cu_check_launch(be, op);
 }
 
@@ -134,11 +134,11 @@ static int gemv(vox_backend *be, const char *op, float *y, const float *x, const
     unsigned g = (unsigned)((threads + GEMV_THREADS - 1) / GEMV_THREADS);
     cudaStream_t st = cu_of(be)->stream;
     if (w->dtype == VOX_DT_BF16)
-        gemv_kernel<VOX_DT_BF16><<<g, GEMV_THREADS, 0, st>>>(y, x, w->data, bias, rows, cols, n, vec);
+        CU_LAUNCH(gemv_kernel<VOX_DT_BF16>, g, GEMV_THREADS, 0, st, y, x, w->data, bias, rows, cols, n, vec);
     else if (w->dtype == VOX_DT_F16)
-        gemv_kernel<VOX_DT_F16><<<g, GEMV_THREADS, 0, st>>>(y, x, w->data, bias, rows, cols, n, vec);
+        CU_LAUNCH(gemv_kernel<VOX_DT_F16>, g, GEMV_THREADS, 0, st, y, x, w->data, bias, rows, cols, n, vec);
     else
-        gemv_kernel<VOX_DT_F32><<<g, GEMV_THREADS, 0, st>>>(y, x, w->data, bias, rows, cols, n, vec);
+        CU_LAUNCH(gemv_kernel<VOX_DT_F32>, g, GEMV_THREADS, 0, st, y, x, w->data, bias, rows, cols, n, vec);
     return cu_check_launch(be, op);
 }
 
@@ -194,8 +194,8 @@ static int matmul_impl(vox_backend *be, const char *op, float *y, const float *x
         }
     }
     if (bias) {
-        bias_kernel<<<cu_grid((int64_t)n * rows, CONV_THREADS), CONV_THREADS, 0,
-                      cu_of(be)->stream>>>(y, bias, n, rows);
+        CU_LAUNCH(bias_kernel, cu_grid((int64_t)n * rows, CONV_THREADS), CONV_THREADS, 0,
+                      cu_of(be)->stream, y, bias, n, rows);
         return cu_check_launch(be, op);
     }
     return VOX_OK;
@@ -268,7 +268,7 @@ int cu_conv1d(vox_backend *be, float *y, const float *x, const vox_mat *w, const
     }
     for (int t0 = 0; t0 < t_out; t0 += (int)tc) {
         int nt = t_out - t0 < tc ? t_out - t0 : (int)tc;
-        im2col_kernel<<<cu_grid((int64_t)nt * width, CONV_THREADS), CONV_THREADS, 0, im->stream>>>(
+        CU_LAUNCH(im2col_kernel, cu_grid((int64_t)nt * width, CONV_THREADS), CONV_THREADS, 0, im->stream,
             (float *)im->col.p, x, t0, nt, t_in, c_in, k, stride, left_pad);
         if ((rc = cu_check_launch(be, op))) return rc;
         rc = matmul_impl(be, op, y + (int64_t)t0 * c_out, (const float *)im->col.p, w, bias, nt,
@@ -326,7 +326,7 @@ int cu_conv_transpose1d(vox_backend *be, float *y, const float *x, const vox_mat
     if ((rc = cu_enter(be, op))) return rc;
     cu_impl *im = cu_of(be);
     int64_t t_out = (int64_t)(t_in - 1) * stride + k;
-    fill_rows_kernel<<<cu_grid(t_out * c_out, CONV_THREADS), CONV_THREADS, 0, im->stream>>>(
+    CU_LAUNCH(fill_rows_kernel, cu_grid(t_out * c_out, CONV_THREADS), CONV_THREADS, 0, im->stream,
         y, bias, t_out, c_out);
     if ((rc = cu_check_launch(be, op))) return rc;
     int zw = (int)w->cols;
@@ -363,7 +363,7 @@ int cu_conv_transpose1d(vox_backend *be, float *y, const float *x, const vox_mat
             if (rc) return rc;
         }
         int64_t span = (int64_t)(nt - 1) * stride + k; /* output rows this chunk touches */
-        col2im_kernel<<<cu_grid(span * c_out, CONV_THREADS), CONV_THREADS, 0, im->stream>>>(
+        CU_LAUNCH(col2im_kernel, cu_grid(span * c_out, CONV_THREADS), CONV_THREADS, 0, im->stream,
             y, Z, (int64_t)t0 * stride, span, nt, c_out, k, stride);
         if ((rc = cu_check_launch(be, op))) return rc;
     }

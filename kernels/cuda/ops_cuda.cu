@@ -35,7 +35,7 @@ static int ew_run(vox_backend *be, const char *op, float *y, const float *a, con
     if (!y || !a || (need_b && !b)) return cu_arg_error(be, op, "NULL buffer");
     int rc = cu_enter(be, op);
     if (rc) return rc;
-    ew_kernel<K><<<cu_grid(n, EW_THREADS), EW_THREADS, 0, cu_of(be)->stream>>>(y, a, b, s, n);
+    CU_LAUNCH(ew_kernel<K>, cu_grid(n, EW_THREADS), EW_THREADS, 0, cu_of(be)->stream, y, a, b, s, n);
     return cu_check_launch(be, op);
 }
 
@@ -107,7 +107,7 @@ int cu_rmsnorm(vox_backend *be, float *y, const float *x, const float *w, int n,
     if (n > INT32_MAX / 2) return cu_arg_error(be, "rmsnorm", "n = %d too large", n);
     int rc = cu_enter(be, "rmsnorm");
     if (rc) return rc;
-    rmsnorm_kernel<<<n, ROW_THREADS, 0, cu_of(be)->stream>>>(y, x, w, dim, eps);
+    CU_LAUNCH(rmsnorm_kernel, n, ROW_THREADS, 0, cu_of(be)->stream, y, x, w, dim, eps);
     return cu_check_launch(be, "rmsnorm");
 }
 
@@ -143,7 +143,7 @@ int cu_rope(vox_backend *be, float *x, int n, int n_heads, int head_dim, int64_t
     int rc = cu_enter(be, "rope");
     if (rc) return rc;
     int64_t total = (int64_t)n * (head_dim / 2);
-    rope_kernel<<<cu_grid(total, EW_THREADS), EW_THREADS, 0, cu_of(be)->stream>>>(
+    CU_LAUNCH(rope_kernel, cu_grid(total, EW_THREADS), EW_THREADS, 0, cu_of(be)->stream,
         x, n, n_heads, head_dim, pos0, theta);
     return cu_check_launch(be, "rope");
 }
@@ -177,7 +177,7 @@ int cu_softmax(vox_backend *be, float *y, const float *x, int rows, int cols) {
     if (!y || !x) return cu_arg_error(be, "softmax", "NULL buffer");
     int rc = cu_enter(be, "softmax");
     if (rc) return rc;
-    softmax_kernel<<<rows, ROW_THREADS, 0, cu_of(be)->stream>>>(y, x, cols);
+    CU_LAUNCH(softmax_kernel, rows, ROW_THREADS, 0, cu_of(be)->stream, y, x, cols);
     return cu_check_launch(be, "softmax");
 }
 
@@ -215,7 +215,7 @@ int cu_embed(vox_backend *be, float *y, const vox_mat *table, const int32_t *ids
                                     cudaMemcpyHostToDevice, im->stream);
     if (e != cudaSuccess) return cu_cuda_error(be, "embed", "upload of the ids", e);
     int64_t total = (int64_t)n * table->cols;
-    embed_kernel<<<cu_grid(total, EW_THREADS), EW_THREADS, 0, im->stream>>>(
+    CU_LAUNCH(embed_kernel, cu_grid(total, EW_THREADS), EW_THREADS, 0, im->stream,
         y, table->data, (int)table->dtype, (const int32_t *)im->ids.p, n, table->cols);
     return cu_check_launch(be, "embed");
 }
@@ -260,7 +260,7 @@ int cu_argmax(vox_backend *be, int32_t *out_host, const float *x, int rows, int 
     cu_impl *im = cu_of(be);
     rc = cu_scratch_reserve(be, &im->idx, (size_t)rows * sizeof(int32_t), "argmax");
     if (rc) return rc;
-    argmax_kernel<<<rows, ROW_THREADS, 0, im->stream>>>((int32_t *)im->idx.p, x, cols);
+    CU_LAUNCH(argmax_kernel, rows, ROW_THREADS, 0, im->stream, (int32_t *)im->idx.p, x, cols);
     if ((rc = cu_check_launch(be, "argmax"))) return rc;
     cudaError_t e = cudaMemcpyAsync(out_host, im->idx.p, (size_t)rows * sizeof(int32_t),
                                     cudaMemcpyDeviceToHost, im->stream);

@@ -691,6 +691,10 @@ def main():
         },
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
     }
+    # safetensors' numpy writer stores the raw buffer and ignores strides: astype(order="K") of a
+    # permuted tensor (the conv stem output is [E, T] underneath) keeps a Fortran layout, which
+    # would be saved transposed. Force C order.
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     if args.out.endswith(".npz"):
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         np.savez_compressed(args.out, meta_json=np.asarray(json.dumps(meta)), **arrays)

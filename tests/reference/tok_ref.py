@@ -19,6 +19,7 @@ The CI never runs this; tests/test_tekken.c compares the C tokenizer with the co
 
 import argparse
 import hashlib
+import re
 import json
 import os
 import random
@@ -37,6 +38,8 @@ CONFIGS = [
          seed=1, delay_ms=480, real_pattern=1, tts=0, version="v7", voices={}),
     dict(name="tekken_alt", n_special=40, default_vocab_size=740, n_vocab_stored=1500,
          seed=12345, delay_ms=0, real_pattern=0, tts=0, version="v3", voices={}),
+    dict(name="tekken_big", n_special=1000, default_vocab_size=131072, n_vocab_stored=150000,
+         seed=2026, delay_ms=480, real_pattern=1, tts=0, version="v7", voices={}),
     dict(name="tekken_tts", n_special=1000, default_vocab_size=4000, n_vocab_stored=3500,
          seed=7, delay_ms=0, real_pattern=1, tts=1, version="v7",
          voices={"casual_male": 147, "neutral_female": 93}),
@@ -110,6 +113,7 @@ ALPHABET = (list("abcdefghijklmnopqrstuvwxyz") * 4 + list("ABCDEFGHIJKLMNOPQRSTU
             ["а", "б", "в", "П", "Ж", "α", "β", "Ω", "ع", "ب", "न", "म", "ส"] +
             ["😀", "👍", "🏽", "\u200d", "🌍", "❤", "\ufe0f", "🇫", "🇷", "—", "…", "“", "”", "€"] +
             ["\u00a0", "\u2003", "\u3000", "\u0085", "\u2028", "\u180e", "\u200b"] +
+            ["\u0897", "\u1c89", "\U00031350", "\U00011f04", "\U0001e4d0"] +
             [" the", " and", " of", " to", " is", "ing", "tion", " was", " that"] * 3)
 
 
@@ -118,6 +122,51 @@ def random_strings(rng, n):
     for _ in range(n):
         k = rng.randint(1, 40)
         out.append("".join(rng.choice(ALPHABET) for _ in range(k)))
+    return out
+
+
+def tik_pieces(pat, s):
+    """tiktoken's pre-split of s: with every substring of s in the vocab, each regex piece is
+    exactly one token, so the token byte lengths are the piece boundaries."""
+    import tiktoken
+    ranks = {bytes([i]): i for i in range(256)}
+    subs = set()
+    for i in range(len(s)):
+        for j in range(i + 1, len(s) + 1):
+            subs.add(s[i:j].encode())
+    for b in sorted(subs, key=lambda b: (len(b), b)):
+        if b not in ranks:
+            ranks[b] = len(ranks)
+    enc = tiktoken.Encoding("split", pat_str=pat, mergeable_ranks=ranks, special_tokens={})
+    out, pos = [], 0
+    for t in enc.encode(s):
+        n = len(enc.decode_single_token_bytes(t))
+        out += [pos, pos + n]
+        pos += n
+    return out
+
+
+def split_strings(rng):
+    """Inputs whose piece boundaries are sensitive to the regex engine's Unicode tables: code
+    points from lm/tekken_unicode.h (letters/marks/digits newer than PCRE2's tables), every
+    White_Space character, and some hand strings."""
+    hdr = open(os.path.join(os.path.dirname(__file__), "..", "..", "lm", "tekken_unicode.h")).read()
+    cps = []
+    for lo, hi in re.findall(r"\{0x([0-9A-F]+), 0x([0-9A-F]+)\}", hdr):
+        lo, hi = int(lo, 16), int(hi, 16)
+        if hi:
+            cps += sorted({lo, hi, rng.randint(lo, hi)})
+    out = []
+    for cp in cps:
+        c = chr(cp)
+        out += ["a" + c + "b", " " + c + " x", c + c, "A" + c, "1" + c + "2"]
+    ws = ["\t", "\n", "\r", " ", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u180e", "\u2000",
+          "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\u200b", "x", ".", "1"]
+    for a in ws:
+        for b in ws:
+            out.append("q" + a + b + "q")
+        out += [a, a + a + "Z", " " + a + " x", a + "\n"]
+    out += hand_strings()[:120]
     return out
 
 
@@ -223,7 +272,7 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         ids = tok.encode(s, bos=False, eos=False)
         back = tok.decode(ids)
         assert back == s, (s, back)  # byte-level BPE is lossless on valid text
-        encode.append({"text": s, "hex": hexs(s), "ids": ids})
+        encode.append({"hex": hexs(s), "ids": ids})
     t_enc = time.time() - t0
 
     decode = []
@@ -237,7 +286,23 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         except ValueError:
             raise_ok = False
         decode.append({"ids": ids, "ignore_hex": hexs(ign), "keep_hex": hexs(keep),
-                       "raise_ok": raise_ok, "ignore": ign})
+                       "raise_ok": raise_ok})
+
+    # piece boundaries only for the two distinct patterns (the others repeat tekken_real's)
+    split = []
+    if cfg["name"] in ("tekken_real", "tekken_alt"):
+        for st in split_strings(random.Random(5)):
+            split.append({"hex": hexs(st), "spans": tik_pieces(raw["config"]["pattern"], st)})
+
+    # TTS prompts as mistral-common builds them (encode_speech_request)
+    speech = []
+    if cfg["voices"]:
+        from mistral_common.protocol.speech.request import SpeechRequest
+        for text in ["Paris is a beautiful city!", "Hello, world.", "Très bien 你好 😀 42"]:
+            for voice in cfg["voices"]:
+                r = mt.encode_speech_request(SpeechRequest(input=text, voice=voice))
+                speech.append({"text": text, "hex": hexs(text), "voice": voice,
+                               "ids": list(r.tokens)})
 
     fixture = {
         "about": "mistral-common Tekkenizer on a tekken.json from vox_tekken_gen (tests/reference/tok_ref.py)",
@@ -251,6 +316,8 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         "special": special,
         "encode": encode,
         "decode": decode,
+        "split": split,
+        "speech": speech,
     }
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, cfg["name"] + ".json")
@@ -258,7 +325,7 @@ def run_config(cfg, mktekken, tmp, out_dir, rng):
         json.dump(fixture, f, ensure_ascii=True, separators=(",", ":"))
         f.write("\n")
     print(f"{out}: {len(encode)} encode cases ({t_enc:.2f} s), {len(decode)} decode cases, "
-          f"file {len(data)} bytes")
+          f"{len(split)} split cases, {len(speech)} speech prompts, file {len(data)} bytes")
 
 
 def main():
