@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vox_hd.h"
+#include "vox_lm.h"
 #include "vox_params.h"
 #include "vox_safetensors.h"
 #include "vox_tts.h"
@@ -21,10 +22,12 @@ struct vox_tts_model {
     vox_backend *be;
     vox_tts_config c;
     vox_st_file *st;
-    vox_mat tok_emb;   /* [vocab][dim] */
-    vox_mat audio_emb; /* [audio_emb_rows][dim] */
-    tts_layer *layers; /* [n_layers] */
-    float *norm;       /* [dim] */
+    vox_mat tok_emb;      /* [vocab][dim] */
+    vox_mat audio_emb;    /* [audio_emb_rows][dim] */
+    vox_lm_store store;   /* backbone weights (lm/ blocks) */
+    vox_lm_dims dims;     /* backbone */
+    vox_lm_layer *layers; /* [n_layers] */
+    float *norm;          /* [dim] */
     /* acoustic transformer */
     vox_mat in_proj, time_proj, llm_proj, sem_out, ac_out;
     float *ac_norm;
@@ -39,8 +42,9 @@ struct vox_tts_model {
 
 /* ---- workspace ---- */
 typedef struct {
+    vox_lm_scratch sc; /* backbone layer scratch (lm/) */
     int lm_rows, fm_b;
-    float *x, *xn, *q, *k, *v, *att, *g, *u;         /* LM [lm_rows][...] */
+    float *x; /* LM activations [lm_rows][dim] (the layer scratch is sc) */
     float *fx, *fxn, *fq, *fk, *fv, *fatt, *fg, *fu; /* FM [6 fm_b][...] */
     float *llmp;                                     /* [2 fm_b][ac_dim] */
     float *xin;                                      /* [2 fm_b][n_ac] */
@@ -157,6 +161,39 @@ static int load_layer(vox_tts_model *m, const char *pfx, int i, int dim, int hea
     return get_vec(m, n, dim, &L->ffn_norm, err);
 }
 
+static int load_lm_layer(vox_tts_model *m, int i, vox_lm_layer *L, vox_error *err) {
+    const vox_tts_config *c = &m->c;
+    const int64_t D = c->dim, Q = (int64_t)c->n_heads * c->head_dim;
+    const int64_t KV = (int64_t)c->n_kv_heads * c->head_dim, H = c->hidden_dim;
+    char n[128];
+    int rc = VOX_OK;
+#define LIN(field, suffix, r, cc)                                                                  \
+    if (!rc) {                                                                                     \
+        snprintf(n, sizeof n, "layers.%d.%s", i, suffix);                                          \
+        rc = vox_lm_load_linear(&m->store, m->st, n, r, cc, 0, &L->field, err);                    \
+    }
+    LIN(wq, "attention.wq", Q, D)
+    LIN(wk, "attention.wk", KV, D)
+    LIN(wv, "attention.wv", KV, D)
+    LIN(wo, "attention.wo", D, Q)
+    LIN(w1, "feed_forward.w1", H, D)
+    LIN(w2, "feed_forward.w2", D, H)
+    LIN(w3, "feed_forward.w3", H, D)
+#undef LIN
+    float *an = NULL, *fn = NULL;
+    if (!rc) {
+        snprintf(n, sizeof n, "layers.%d.attention_norm.weight", i);
+        rc = vox_lm_load_vec(&m->store, m->st, n, D, &an, err);
+    }
+    if (!rc) {
+        snprintf(n, sizeof n, "layers.%d.ffn_norm.weight", i);
+        rc = vox_lm_load_vec(&m->store, m->st, n, D, &fn, err);
+    }
+    L->attn_norm = an;
+    L->ffn_norm = fn;
+    return rc;
+}
+
 static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     int64_t v;
     double f;
@@ -172,8 +209,9 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     }
     I("dim", dim)
     I("n_layers", n_layers)
-    I("n_heads", n_heads) I("n_kv_heads", n_kv_heads) I("head_dim", head_dim) I(
-        "hidden_dim", hidden_dim) I("vocab_size", vocab_size)
+    I("n_heads", n_heads)
+    I("n_kv_heads", n_kv_heads)
+    I("head_dim", head_dim) I("hidden_dim", hidden_dim) I("vocab_size", vocab_size)
 #define A "multimodal.audio_model_args."
         I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
             I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
@@ -223,6 +261,7 @@ void vox_tts_model_free(vox_tts_model *m) {
     for (int i = 0; i < m->n_owned; i++)
         OPS(m)->free(m->be, m->owned[i]);
     free(m->owned);
+    vox_lm_store_free(&m->store);
     free(m->layers);
     free(m->ac_layers);
     free(m->timesteps);
@@ -249,6 +288,7 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
     }
     m->be = be;
     m->mapped = !strcmp(be->name, "cpu");
+    vox_lm_store_init(&m->store, be);
     int rc;
     snprintf(path, cap, "%s/params.json", dir);
     vox_params *p = vox_params_load(path, err);
@@ -274,10 +314,17 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
         m->cb_offset = vox_calloc((size_t)c->n_codebooks, sizeof(int32_t), err);
         if (!m->layers || !m->ac_layers || !m->timesteps || !m->cb_offset) rc = VOX_ERR_NOMEM;
     }
+    m->dims.dim = c->dim;
+    m->dims.n_heads = c->n_heads;
+    m->dims.n_kv_heads = c->n_kv_heads;
+    m->dims.head_dim = c->head_dim;
+    m->dims.hidden = c->hidden_dim;
+    m->dims.eps = c->norm_eps;
+    m->dims.theta = c->rope_theta;
+    m->dims.window = 0; /* no sliding window in the TTS backbone */
     for (int i = 0; !rc && i < c->n_layers; i++)
-        rc = load_layer(m, "", i, c->dim, c->n_heads, c->n_kv_heads, c->head_dim, c->hidden_dim,
-                        &m->layers[i], err);
-    if (!rc) rc = get_vec(m, "norm.weight", c->dim, &m->norm, err);
+        rc = load_lm_layer(m, i, &m->layers[i], err);
+    if (!rc) rc = vox_lm_load_vec(&m->store, m->st, "norm.weight", c->dim, &m->norm, err);
     const char *A = "acoustic_transformer.";
     char n[128];
 #define AM(field, nm, r, cc)                                                                       \
@@ -302,19 +349,14 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
         m->cb_offset[0] = 0;
         for (int k = 1; k < c->n_codebooks; k++)
             m->cb_offset[k] = c->semantic_size + 2 + (c->acoustic_levels + 2) * (k - 1);
-        int half = c->ac_dim / 2;
         size_t tb = (size_t)c->n_steps * (size_t)c->ac_dim * sizeof(float);
         float *temb = vox_malloc(tb, err);
         float *demb = temb ? own(m, tb, err) : NULL;
         m->t_proj = demb ? own(m, tb, err) : NULL;
         if (!m->t_proj) rc = VOX_ERR_NOMEM;
         for (int s = 0; !rc && s < c->n_steps; s++)
-            for (int j = 0; j < half; j++) {
-                float inv = expf(-logf(10000.0f) * (float)j / (float)half);
-                float a = m->timesteps[s] * inv;
-                temb[(size_t)s * c->ac_dim + j] = cosf(a);
-                temb[(size_t)s * c->ac_dim + half + j] = sinf(a);
-            }
+            vox_lm_time_embedding(temb + (size_t)s * c->ac_dim, c->ac_dim, m->timesteps[s],
+                                  10000.0);
         if (!rc && (OPS(m)->upload(be, demb, temb, tb) ||
                     OPS(m)->matmul(be, m->t_proj, demb, &m->time_proj, NULL, c->n_steps)))
             rc = be_fail(m, err);
@@ -345,9 +387,9 @@ int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *nam
 /* ---- workspace ---- */
 
 static void ws_free(vox_tts_model *m, tts_ws *w) {
-    float **bufs[] = {&w->x,    &w->xn,  &w->q,   &w->k,  &w->v,      &w->att,  &w->g,  &w->u,
-                      &w->fx,   &w->fxn, &w->fq,  &w->fk, &w->fv,     &w->fatt, &w->fg, &w->fu,
-                      &w->llmp, &w->xin, &w->vel, &w->hb, &w->logits, &w->cemb};
+    vox_lm_scratch_free(&w->sc);
+    float **bufs[] = {&w->x,  &w->fx,   &w->fxn, &w->fq,  &w->fk, &w->fv,     &w->fatt, &w->fg,
+                      &w->fu, &w->llmp, &w->xin, &w->vel, &w->hb, &w->logits, &w->cemb};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (*bufs[i]) OPS(m)->free(m->be, *bufs[i]);
         *bufs[i] = NULL;
@@ -377,19 +419,13 @@ static int ws_reserve(vox_tts_model *m, tts_ws *w, int lm_rows, int fm_b, vox_er
     if (fm_b > FM_MAX_B)
         return vox_set_error(err, VOX_ERR_ARG, "batch of %d frames: at most %d", fm_b, FM_MAX_B);
     if (lm_rows > w->lm_rows) {
-        float **b[] = {&w->x, &w->xn, &w->q, &w->k, &w->v, &w->att, &w->g, &w->u};
-        for (int i = 0; i < 8; i++)
-            if (*b[i]) OPS(m)->free(m->be, *b[i]);
-        size_t r = (size_t)lm_rows, Q = (size_t)c->n_heads * c->head_dim;
-        size_t KV = (size_t)c->n_kv_heads * c->head_dim;
-        w->x = balloc(m, r * c->dim, &bad);
-        w->xn = balloc(m, r * c->dim, &bad);
-        w->q = balloc(m, r * Q, &bad);
-        w->k = balloc(m, r * KV, &bad);
-        w->v = balloc(m, r * KV, &bad);
-        w->att = balloc(m, r * Q, &bad);
-        w->g = balloc(m, r * c->hidden_dim, &bad);
-        w->u = balloc(m, r * c->hidden_dim, &bad);
+        if (!w->sc.be) vox_lm_scratch_init(&w->sc, m->be);
+        if (w->x) OPS(m)->free(m->be, w->x);
+        w->x = balloc(m, (size_t)lm_rows * c->dim, &bad);
+        if (!bad && vox_lm_scratch_reserve(&w->sc, &m->dims, lm_rows, err) != VOX_OK) {
+            ws_free(m, w);
+            return err ? err->code : VOX_ERR_NOMEM;
+        }
         w->lm_rows = lm_rows;
     }
     if (!bad && fm_b > w->fm_b) {
@@ -442,38 +478,24 @@ static int ws_reserve(vox_tts_model *m, tts_ws *w, int lm_rows, int fm_b, vox_er
 static int lm_forward(vox_tts_model *m, tts_ws *w, int n, int nseg, const int *seg_n,
                       const int64_t *seg_pos, vox_kv *const *seg_kv, vox_error *err) {
     const vox_tts_config *c = &m->c;
-    vox_backend *be = m->be;
-    const int Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
-    const float scale = 1.0f / sqrtf((float)c->head_dim);
+    vox_lm_seg segs[FM_MAX_B];
+    if (nseg < 1 || nseg > FM_MAX_B)
+        return vox_set_error(err, VOX_ERR_ARG, "backbone batch of %d segments", nseg);
     for (int l = 0; l < c->n_layers; l++) {
-        const tts_layer *L = &m->layers[l];
-        BECALL(m, OPS(m)->rmsnorm(be, w->xn, w->x, L->attn_norm, n, c->dim, c->norm_eps));
-        BECALL(m, OPS(m)->matmul(be, w->q, w->xn, &L->wq, NULL, n));
-        BECALL(m, OPS(m)->matmul(be, w->k, w->xn, &L->wk, NULL, n));
-        BECALL(m, OPS(m)->matmul(be, w->v, w->xn, &L->wv, NULL, n));
         int r0 = 0;
         for (int s = 0; s < nseg; s++) {
-            size_t qo = (size_t)r0 * Q, ko = (size_t)r0 * KV;
-            vox_kv *kv = &seg_kv[s][l];
-            BECALL(m, OPS(m)->rope(be, w->q + qo, seg_n[s], c->n_heads, c->head_dim, seg_pos[s],
-                                   c->rope_theta));
-            BECALL(m, OPS(m)->rope(be, w->k + ko, seg_n[s], c->n_kv_heads, c->head_dim, seg_pos[s],
-                                   c->rope_theta));
-            BECALL(m, OPS(m)->kv_write(be, kv, w->k + ko, w->v + ko, seg_n[s], seg_pos[s]));
-            BECALL(m, OPS(m)->attention(be, w->att + qo, w->q + qo, seg_n[s], seg_pos[s], kv,
-                                        c->n_heads, c->n_kv_heads, c->head_dim, 0, scale));
+            segs[s].row0 = r0;
+            segs[s].n_rows = seg_n[s];
+            segs[s].pos0 = seg_pos[s];
+            segs[s].kv = &seg_kv[s][l];
+            segs[s].ffn_norm = NULL;
             r0 += seg_n[s];
         }
-        BECALL(m, OPS(m)->matmul(be, w->xn, w->att, &L->wo, NULL, n));
-        BECALL(m, OPS(m)->add(be, w->x, w->x, w->xn, (int64_t)n * c->dim));
-        BECALL(m, OPS(m)->rmsnorm(be, w->xn, w->x, L->ffn_norm, n, c->dim, c->norm_eps));
-        BECALL(m, OPS(m)->matmul(be, w->g, w->xn, &L->w1, NULL, n));
-        BECALL(m, OPS(m)->matmul(be, w->u, w->xn, &L->w3, NULL, n));
-        BECALL(m, OPS(m)->swiglu(be, w->g, w->g, w->u, (int64_t)n * c->hidden_dim));
-        BECALL(m, OPS(m)->matmul(be, w->xn, w->g, &L->w2, NULL, n));
-        BECALL(m, OPS(m)->add(be, w->x, w->x, w->xn, (int64_t)n * c->dim));
+        int rc =
+            vox_lm_layer_forward(m->be, &m->dims, &m->layers[l], w->x, n, segs, nseg, &w->sc, err);
+        if (rc) return rc;
     }
-    BECALL(m, OPS(m)->rmsnorm(be, w->x, w->x, m->norm, n, c->dim, c->norm_eps));
+    BECALL(m, OPS(m)->rmsnorm(m->be, w->x, w->x, m->norm, n, c->dim, c->norm_eps));
     return VOX_OK;
 }
 
@@ -619,12 +641,7 @@ int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_ho
     float *dp = dt ? OPS(m)->alloc(m->be, tb) : NULL;
     if (!rc && !dp) rc = temb ? be_fail(m, err) : VOX_ERR_NOMEM;
     if (!rc) {
-        int half = c->ac_dim / 2;
-        for (int j = 0; j < half; j++) {
-            float a = t * expf(-logf(10000.0f) * (float)j / (float)half);
-            temb[j] = cosf(a);
-            temb[half + j] = sinf(a);
-        }
+        vox_lm_time_embedding(temb, c->ac_dim, t, 10000.0);
         if (OPS(m)->upload(m->be, dt, temb, tb) ||
             OPS(m)->matmul(m->be, dp, dt, &m->time_proj, NULL, 1) ||
             OPS(m)->upload(m->be, w.xin, x_host, (size_t)B * c->n_acoustic * sizeof(float)))
