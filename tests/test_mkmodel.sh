@@ -140,7 +140,7 @@ bad "--heads 6: expected a multiple of --kv-heads 4" --kind realtime --out "$T/b
 bad "--head-dim 15: expected an even number" --kind realtime --out "$T/b" --head-dim 15
 bad "--delay-ms 500: expected a positive multiple of 80" --kind realtime --out "$T/b" --delay-ms 500
 bad "--vocab 900: expected more than the 1000 special tokens" --kind realtime --out "$T/b" --vocab 900
-bad "only 'realtime' is supported" --kind tts --out "$T/b"
+bad "--kind 'bogus': expected 'realtime' or 'tts'" --kind bogus --out "$T/b"
 bad "missing --out" --kind realtime
 bad "missing --kind" --out "$T/b"
 [ ! -e "$T/b" ]; check "bad command lines write nothing" $?
