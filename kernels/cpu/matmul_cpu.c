@@ -1,7 +1,8 @@
 /* matmul_cpu.c - matmul, conv1d and conv_transpose1d of the CPU backend.
  *
  * matmul y[n][rows] = x[n][cols] . W^T + b:
- *   n <= VOX_GEMV_MAX_N  vox_cpu_gemv (memory-bound; reads bf16/f16/f32 W directly, SIMD, pool).
+ *   n <= VOX_GEMV_MAX_N  vox_cpu_gemv (memory-bound; reads bf16/f16/f32 W directly, SIMD, pool);
+ *                       bf16/f16 W up to GEMV_CHUNKED_MAX_N rows: the gemv in chunks of 8 rows.
  *   larger n            OpenBLAS sgemm, row-major, x . W^T. An f32 W is used in place. A bf16
  *                       or f16 W is converted block by block (CPU_WBLOCK_FLOATS of fp32, 1 Mi
  *                       elements: 341 rows of 3072) into a per-backend scratch buffer by
@@ -125,17 +126,29 @@ static void bias_rows(void *vc, int64_t b, int64_t e) {
     }
 }
 
+#define GEMV_CHUNKED_MAX_N 16
+
 /* matmul without argument checks (also used by conv1d). */
 static int matmul_impl(vox_backend *be, float *y, const float *x, const vox_mat *w,
                        const float *bias, int n) {
     cpu_impl *im = cpu_of(be);
-    if (n <= VOX_GEMV_MAX_N) {
-        size_t need = vox_cpu_gemv_scratch(im->isa, w, n);
-        if (need) {
-            int rc = cpu_scratch_reserve(be, &im->xbf, (need + 3) / 4, "matmul");
-            if (rc) return rc;
+    /* bf16/f16 weights with a few rows: chunks of <= VOX_GEMV_MAX_N rows through the gemv read
+     * the weights ceil(n / 8) times, less traffic than converting them to fp32 for sgemm
+     * (read 2 bytes, write 4, read 4 per weight) up to GEMV_CHUNKED_MAX_N rows. */
+    int max_gemv = w->dtype == VOX_DT_F32 ? VOX_GEMV_MAX_N : GEMV_CHUNKED_MAX_N;
+    if (n <= max_gemv) {
+        int chunks = (n + VOX_GEMV_MAX_N - 1) / VOX_GEMV_MAX_N;
+        for (int c = 0, r0 = 0; c < chunks; c++) {
+            int nr = (n - r0) / (chunks - c); /* balanced: 13 rows -> 6 + 7 */
+            size_t need = vox_cpu_gemv_scratch(im->isa, w, nr);
+            if (need) {
+                int rc = cpu_scratch_reserve(be, &im->xbf, (need + 3) / 4, "matmul");
+                if (rc) return rc;
+            }
+            vox_cpu_gemv(im->pool, im->isa, y + (int64_t)r0 * w->rows, x + (int64_t)r0 * w->cols,
+                         w, bias, nr, need ? im->xbf.p : NULL);
+            r0 += nr;
         }
-        vox_cpu_gemv(im->pool, im->isa, y, x, w, bias, n, need ? im->xbf.p : NULL);
         return VOX_OK;
     }
     int rc = gemm_nt(be, y, (int)w->rows, x, n, w);
