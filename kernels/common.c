@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int vox_set_error(vox_error *err, int code, const char *fmt, ...) {
@@ -87,4 +88,57 @@ char *vox_read_file(const char *path, size_t *out_len, vox_error *err) {
     buf[len] = '\0';
     if (out_len) *out_len = len;
     return buf;
+}
+
+/* Strict UTF-8 validation (what a Python str can hold, minus surrogates). Returns the offset of
+ * the first invalid byte, or n if valid. */
+size_t vox_utf8_check(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return i;
+        }
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+        i += len;
+    }
+    return n;
+}
+
+int vox_mkdir_p(const char *dir, vox_error *err) {
+    size_t l = strlen(dir);
+    if (l == 0 || l >= 4096) return vox_set_error(err, VOX_ERR_ARG, "bad output directory '%s'", dir);
+    char buf[4096];
+    memcpy(buf, dir, l + 1);
+    for (size_t i = 1; i <= l; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return vox_set_error(err, VOX_ERR_IO, "%s: cannot create directory: %s", buf,
+                                     strerror(errno));
+            buf[i] = c;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return vox_set_error(err, VOX_ERR_IO, "%s: not a directory", dir);
+    return VOX_OK;
 }

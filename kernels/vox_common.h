@@ -53,6 +53,13 @@ void *vox_calloc(size_t count, size_t size, vox_error *err);
 /* Read a whole file into a NUL-terminated heap buffer (caller frees). */
 char *vox_read_file(const char *path, size_t *out_len, vox_error *err);
 
+/* Strict UTF-8 validation (what a Python str can hold: no overlongs, no surrogates, <= U+10FFFF).
+ * Returns the offset of the first byte of the first invalid sequence, or n when all is valid. */
+size_t vox_utf8_check(const unsigned char *s, size_t n);
+
+/* mkdir -p: create dir and its missing parents (mode 0777 & ~umask). */
+int vox_mkdir_p(const char *dir, vox_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -87,38 +87,6 @@ static long b64_decode(const char *s, unsigned char *out) {
     return o;
 }
 
-/* Strict UTF-8 validation (what a Python str can hold, minus surrogates). Returns the offset of
- * the first invalid byte, or n if valid. */
-static size_t utf8_check(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += len;
-    }
-    return n;
-}
-
 static const char *json_type(const cJSON *j) {
     if (!j) return "nothing";
     if (cJSON_IsNull(j)) return "null";
@@ -920,7 +888,7 @@ int vox_tekken_encode(const vox_tekken *t, const char *text, size_t len, int32_t
         return vox_set_error(err, VOX_ERR_ARG, "tekken encode: input of %zu bytes is too long",
                              len);
     const unsigned char *u = (const unsigned char *)(text ? text : "");
-    size_t bad = utf8_check(u, len);
+    size_t bad = vox_utf8_check(u, len);
     if (bad != len)
         return vox_set_error(err, VOX_ERR_ARG,
                              "tekken encode: input is not valid UTF-8 at byte %zu (0x%02x)", bad,
@@ -977,7 +945,7 @@ int vox_tekken_pieces(const vox_tekken *t, const char *text, size_t len, size_t 
     *spans = NULL;
     *n_pieces = 0;
     const unsigned char *u = (const unsigned char *)(text ? text : "");
-    size_t bad = utf8_check(u, len);
+    size_t bad = vox_utf8_check(u, len);
     if (bad != len)
         return vox_set_error(err, VOX_ERR_ARG,
                              "tekken split: input is not valid UTF-8 at byte %zu (0x%02x)", bad,

@@ -351,29 +351,10 @@ int vox_mkcodec_add_tensors(vox_stw *w, const vox_mkcodec_opts *o, vox_mkcodec_g
     return VOX_OK;
 }
 
-static int mkdir_p(const char *dir, vox_error *err) {
-    size_t l = strlen(dir);
-    if (l == 0 || l >= 4096)
-        return vox_set_error(err, VOX_ERR_ARG, "bad output directory '%s'", dir);
-    char buf[4096];
-    memcpy(buf, dir, l + 1);
-    for (size_t i = 1; i <= l; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return vox_set_error(err, VOX_ERR_IO, "%s: cannot create directory: %s", buf,
-                                     strerror(errno));
-            buf[i] = c;
-        }
-    }
-    return VOX_OK;
-}
-
 int vox_mkcodec_write_dir(const char *dir, const vox_mkcodec_opts *o, vox_error *err) {
     int rc = vox_mkcodec_check(o, err);
     if (rc) return rc;
-    rc = mkdir_p(dir, err);
+    rc = vox_mkdir_p(dir, err);
     if (rc) return rc;
     char path[4200];
     char *js = vox_mkcodec_params_json(o, err);

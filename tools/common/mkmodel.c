@@ -303,27 +303,6 @@ static int gen_bf16(void *ctx, void *buf, int64_t first, int64_t n, vox_error *e
 
 /* ---- files ------------------------------------------------------------------------------ */
 
-static int mkdir_p(const char *dir, vox_error *err) {
-    size_t l = strlen(dir);
-    if (l == 0 || l >= 4096) return vox_set_error(err, VOX_ERR_ARG, "bad output directory '%s'", dir);
-    char buf[4096];
-    memcpy(buf, dir, l + 1);
-    for (size_t i = 1; i <= l; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return vox_set_error(err, VOX_ERR_IO, "%s: cannot create directory: %s", buf,
-                                     strerror(errno));
-            buf[i] = c;
-        }
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return vox_set_error(err, VOX_ERR_IO, "%s: not a directory", dir);
-    return VOX_OK;
-}
-
 /* params.json with every key of the released file (spec/voxtral-realtime.md section 5), in
  * its order; dims from the options. */
 static int write_params(const char *path, const vox_mkmodel_rt_opts *o, vox_error *err) {
@@ -399,7 +378,7 @@ int vox_mkmodel_rt_write(const char *dir, const vox_mkmodel_rt_opts *o, vox_erro
     if (!dir || !o) return vox_set_error(err, VOX_ERR_ARG, "vox_mkmodel_rt_write: NULL argument");
     int rc = vox_mkmodel_rt_check(o, err);
     if (rc) return rc;
-    rc = mkdir_p(dir, err);
+    rc = vox_mkdir_p(dir, err);
     if (rc) return rc;
     size_t dl = strlen(dir);
     char *path = vox_malloc(dl + 64, err);
@@ -775,7 +754,7 @@ int vox_mkmodel_tts_write(const char *dir, const vox_mkmodel_tts_opts *o, vox_er
     if (!dir || !o) return vox_set_error(err, VOX_ERR_ARG, "vox_mkmodel_tts_write: NULL argument");
     int rc = vox_mkmodel_tts_check(o, err);
     if (rc) return rc;
-    rc = mkdir_p(dir, err);
+    rc = vox_mkdir_p(dir, err);
     if (rc) return rc;
     size_t dl = strlen(dir), cap = dl + 96;
     char *path = vox_malloc(cap, err);
@@ -807,7 +786,7 @@ int vox_mkmodel_tts_write(const char *dir, const vox_mkmodel_tts_opts *o, vox_er
     rc = tts_list(o, &l, err);
     if (rc) goto done;
     snprintf(path, cap, "%s/voice_embedding", dir);
-    rc = mkdir_p(path, err);
+    rc = vox_mkdir_p(path, err);
     for (int i = 0; i < o->n_voices && !rc; i++) {
         snprintf(path, cap, "%s/voice_embedding/%s.pt", dir, k_tts_voices[i]);
         rc = write_voice(path, o, &l.t[1], i, o->voice_rows[i], err);

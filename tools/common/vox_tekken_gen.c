@@ -79,38 +79,6 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n) {
     return h;
 }
 
-/* Strict UTF-8 validity (as Python's bytes.decode("utf-8") without errors). */
-static int utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (i + len > n) return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* ---------------------------------------------------------------- token table */
 
 typedef struct {
@@ -636,7 +604,7 @@ int vox_tekken_gen_write(const char *path, const vox_tekken_gen_opts *o, vox_err
         fprintf(f, "    {\"rank\": %d, \"token_bytes\": ", r);
         put_base64(f, p, n);
         fputs(", \"token_str\": ", f);
-        if (utf8_valid(p, n))
+        if (vox_utf8_check(p, n) == n)
             put_json_string(f, p, n);
         else
             fputs("null", f);
