@@ -59,7 +59,10 @@ typedef struct {
 static void *producer(void *arg) {
     audio_ring *r = arg;
     size_t blk = (size_t)r->rate / 10; /* 100 ms */
-    float *buf = malloc(blk * sizeof *buf);
+    /* A paced file that fell behind the wall clock (the process was stalled) delivers the
+     * missed audio at once, up to 5 s, as a device buffer would. */
+    size_t stage_cap = blk * 50, have = 0;
+    float *buf = malloc(stage_cap * sizeof *buf);
     vox_error e = {0};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -73,47 +76,52 @@ static void *producer(void *arg) {
         if (stop) break;
         size_t n = blk;
         if (r->limit && total + n > r->limit) n = r->limit - total;
-        if (n == 0) break;
-        int rc;
-        if (r->cap_dev) rc = vox_pa_capture_read(r->cap_dev, buf, n, &e);
-        else rc = vox_decoder_read(r->dec, buf, n, &n, &e);
+        int rc = 0;
+        if (n) {
+            if (r->cap_dev) rc = vox_pa_capture_read(r->cap_dev, buf + have, n, &e);
+            else rc = vox_decoder_read(r->dec, buf + have, n, &n, &e);
+        }
         if (rc) {
             pthread_mutex_lock(&r->mu);
             snprintf(r->err, sizeof r->err, "%s", e.msg);
             r->failed = 1;
             pthread_mutex_unlock(&r->mu);
-            break;
+            n = 0;
         }
-        if (n == 0) break;
+        if (n == 0) done = 1;
         total += n;
-        if (r->dec && !r->fast) { /* pace a file to real time */
+        have += n;
+        if (!done && r->dec && !r->fast) { /* pace a file to real time */
             double due = (double)total / r->rate;
-            for (;;) {
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                double el = (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
-                if (el >= due) break;
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            double el = (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
+            if (el > due + 0.1 && have + blk <= stage_cap) continue; /* behind: catch up */
+            while (el < due && !stop) {
                 double w = due - el;
-                struct timespec ts = {(time_t)w, (long)((w - (double)(time_t)w) * 1e9)};
+                if (w > 0.05) w = 0.05;
+                struct timespec ts = {0, (long)(w * 1e9)};
                 nanosleep(&ts, NULL);
                 pthread_mutex_lock(&r->mu);
                 stop = r->stop;
                 pthread_mutex_unlock(&r->mu);
-                if (stop) break;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                el = (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
             }
         }
         pthread_mutex_lock(&r->mu);
         if (r->fast)
-            while (r->cap - r->len < n && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
-        for (size_t i = 0; i < n; i++) {
+            while (r->cap - r->len < have && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
+        for (size_t i = 0; i < have; i++) {
             if (r->len == r->cap) {
-                r->overrun += n - i;
+                r->overrun += have - i;
                 break;
             }
             r->ring[(r->head + r->len) % r->cap] = buf[i];
             r->len++;
         }
-        r->produced += n;
+        r->produced += have;
+        have = 0;
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
     }
@@ -151,6 +159,19 @@ static int tr_append(transcript *t, const char *s, size_t n) {
     return 0;
 }
 
+/* On a terminal, control bytes of the text (a random or broken model can emit any byte,
+ * ESC included) are shown as spaces so they cannot drive the terminal. */
+static void put_text(const transcript *t, const char *p, size_t n) {
+    if (!t->tty) {
+        fwrite(p, 1, n, stdout);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        fputc(c < 0x20 || c == 0x7f ? ' ' : c, stdout);
+    }
+}
+
 static void clear_status(transcript *t) {
     if (t->tty && t->drawn) {
         fputs("\r\033[K", stdout);
@@ -164,7 +185,7 @@ static void print_line(transcript *t, size_t a, size_t b) {
     while (b > a && (t->all[b - 1] == ' ' || t->all[b - 1] == '\n')) b--;
     if (b <= a) return;
     clear_status(t);
-    fwrite(t->all + a, 1, b - a, stdout);
+    put_text(t, t->all + a, b - a);
     fputc('\n', stdout);
 }
 
@@ -204,7 +225,7 @@ static void draw_status(transcript *t, double elapsed, double lag) {
     fputs("\r\033[K", stdout);
     size_t a = t->line0;
     while (a < t->len && t->all[a] == ' ') a++;
-    fwrite(t->all + a, 1, t->len - a, stdout);
+    put_text(t, t->all + a, t->len - a);
     fprintf(stdout, "%s\033[2m[%.1f s, lag %.1f s]\033[0m", t->len > a ? " " : "", elapsed, lag);
     fflush(stdout);
     t->drawn = 1;
@@ -385,7 +406,16 @@ int main(int argc, char **argv) {
         pthread_cond_broadcast(&r.cv);
         pthread_mutex_unlock(&r.mu);
         if (over > overrun_seen) skip += over - overrun_seen, overrun_seen = over;
-        if (skip) {
+        if (skip) { /* flush: the text of the audio before the gap comes before the marker */
+            size_t len;
+            const char *txt;
+            if (vox_asr_flush(s, &e)) {
+                fprintf(stderr, PROG ": %s\n", e.msg);
+                status = 1;
+                break;
+            }
+            txt = vox_asr_get_text(s, &len);
+            if (len && tr_append(&t, txt, len)) status = 1;
             skipped += skip;
             snprintf(marker, sizeof marker, " [... skipped %.1f s ...] ", (double)skip / r.rate);
             if (tr_append(&t, marker, strlen(marker))) status = 1;
