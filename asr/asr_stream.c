@@ -410,17 +410,23 @@ int vox_asr_flush(vox_asr_stream *s, vox_error *err) {
     return rc;
 }
 
+int vox_asr_end(vox_asr_stream *s, vox_error *err) {
+    if (!s) return vox_set_error(err, VOX_ERR_ARG, "vox_asr_end: NULL stream");
+    if (s->mel_finished) return VOX_OK;
+    int rc = push_zeros(s, right_pad(s), err);
+    if (!rc) rc = mel_take(s, NULL, 0, 1, err);
+    if (rc) return rc;
+    s->mel_finished = 1;
+    s->finishing = 1;
+    s->n_final = s->adp_end + (int64_t)((s->mel_n - s->mel_head) / (size_t)s->m->mel_per_tok);
+    return VOX_OK;
+}
+
 int vox_asr_finish(vox_asr_stream *s, vox_error *err) {
     if (!s) return vox_set_error(err, VOX_ERR_ARG, "vox_asr_finish: NULL stream");
-    if (!s->mel_finished) {
-        int rc = push_zeros(s, right_pad(s), err);
-        if (!rc) rc = mel_take(s, NULL, 0, 1, err);
-        if (rc) return rc;
-        s->mel_finished = 1;
-        s->finishing = 1;
-        s->n_final = s->adp_end + (int64_t)((s->mel_n - s->mel_head) / (size_t)s->m->mel_per_tok);
-    }
-    int rc = run_until_idle(s, err);
+    int rc = vox_asr_end(s, err);
+    if (rc) return rc;
+    rc = run_until_idle(s, err);
     if (rc) return rc;
     /* flush an incomplete UTF-8 tail */
     size_t len = 0;
@@ -443,7 +449,13 @@ int vox_asr_finish(vox_asr_stream *s, vox_error *err) {
     return VOX_OK;
 }
 
-int vox_asr_done(const vox_asr_stream *s) { return s->state == ST_DONE; }
+int vox_asr_done(const vox_asr_stream *s) {
+    if (s->state == ST_DONE) return 1;
+    /* ended and nothing left to decode (the last audio position is never decoded) */
+    if (s->n_final < 0 || s->mel_n > s->mel_head) return 0;
+    int64_t a = s->state == ST_WAIT ? s->a0 + s->P - 1 : s->a0 + s->dec_pos;
+    return a > s->n_final - 2;
+}
 
 /* ---- output ---- */
 

@@ -78,6 +78,8 @@ typedef struct vox_asr_opts {
 
 void vox_asr_opts_default(vox_asr_opts *o);
 
+/* A new session with default options and delay_ms (<= 0: the model's default; other values
+ * outside the trained set fail with one line, see vox_asr_delay_tokens). Caller frees. */
 vox_asr_stream *vox_asr_stream_create(const vox_asr_model *m, int delay_ms, vox_error *err);
 vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr_opts *o,
                                            vox_error *err);
@@ -92,6 +94,10 @@ int vox_asr_feed(vox_asr_stream *s, const float *pcm, size_t n, vox_error *err);
 int vox_asr_flush(vox_asr_stream *s, vox_error *err);
 /* Append the right padding, end the signal, decode to the end (or EOS). Further feeds fail. */
 int vox_asr_finish(vox_asr_stream *s, vox_error *err);
+/* finish without decoding: append the right padding and end the signal; the remaining
+ * decoding then happens in vox_asr_step (e.g. batched with other streams) and a later
+ * vox_asr_finish only completes it. */
+int vox_asr_end(vox_asr_stream *s, vox_error *err);
 /* 1 when finished and nothing is left to decode. */
 int vox_asr_done(const vox_asr_stream *s);
 

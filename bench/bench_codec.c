@@ -1,7 +1,8 @@
 /* bench_codec.c - Voxtral Codec decoder speed at the released dimensions (random weights from
  * vox_mkcodec_defaults(&o, 1): dim 1024, 8 layers, BF16), whole-utterance and incremental.
  *
- * Usage: bench_codec [--model DIR] [--frames N] [--chunk C] [--threads T]
+ * Usage: bench_codec [--model DIR] [--frames N] [--chunk C] [--threads T] [--encoder]
+ *   --encoder: the generated model also has encoder weights; the decoded PCM is re-encoded.
  *   Without --model a full-size random codec is written to $TMPDIR/vox_bench_codec (300 MB).
  * Prints ms per frame and the real-time factor (decode time / audio duration, 80 ms per frame
  * at the released sizes). Timing figures are printed, never asserted. */
@@ -17,7 +18,7 @@
 
 int main(int argc, char **argv) {
     const char *model = NULL;
-    int frames = 50, chunk = 5, threads = 0;
+    int frames = 50, chunk = 5, threads = 0, with_enc = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc)
             model = argv[++i];
@@ -25,6 +26,8 @@ int main(int argc, char **argv) {
             frames = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
             chunk = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--encoder"))
+            with_enc = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
         else {
@@ -38,9 +41,11 @@ int main(int argc, char **argv) {
     char dir[1024];
     if (!model) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/vox_bench_codec", tmp ? tmp : "/tmp");
+        snprintf(dir, sizeof dir, "%s/vox_bench_codec%s", tmp ? tmp : "/tmp",
+                 with_enc ? "_enc" : "");
         vox_mkcodec_opts o;
         vox_mkcodec_defaults(&o, 1);
+        o.with_encoder = with_enc;
         double t0 = vox_time_now();
         if (vox_mkcodec_write_dir(dir, &o, &err)) {
             fprintf(stderr, "bench_codec: %s\n", err.msg);
@@ -103,6 +108,20 @@ int main(int argc, char **argv) {
         if (!(e <= d)) d = e;
     }
     printf("max |pcm| %.4g, max |incremental - whole| %.3g (%lld samples)\n", mx, d, (long long)w);
+    if (vox_codec_has_encoder(m)) {
+        int32_t *ec = malloc((size_t)frames * nc * sizeof(int32_t));
+        int nf = 0;
+        t0 = vox_time_now();
+        int erc = ec ? vox_codec_encode(m, pcm, w, ec, NULL, frames, &nf, &err) : VOX_ERR_NOMEM;
+        double t_enc = vox_time_now() - t0;
+        if (erc) {
+            free(ec);
+            goto fail;
+        }
+        printf("encoder: %d frames in %.3f s: %.2f ms/frame, RTF %.3f\n", nf, t_enc,
+               1e3 * t_enc / nf, t_enc / audio_s);
+        free(ec);
+    }
     status = 0;
     goto free_bufs;
 fail:

@@ -35,8 +35,14 @@ struct vox_codec_model {
     cl_layer *layers[VOX_CODEC_MAX_STAGES]; /* [n_layers[i]] */
     int block_of_stage[VOX_CODEC_MAX_STAGES], block_of_up[VOX_CODEC_MAX_STAGES], n_blocks;
     float *codebook_host; /* [semantic_size][semantic_dim] */
-    float *slopes_host;   /* [n_heads] */
-    void **owned;         /* backend allocations */
+    int has_encoder;
+    cl_conv inproj; /* patch -> dim, reflect padding */
+    cl_layer *enc_layers[VOX_CODEC_MAX_STAGES];
+    cl_conv enc_conv[VOX_CODEC_MAX_STAGES]; /* after encoder stage i (enc_has_conv[i]) */
+    vox_mat codebook;                       /* backend f32 [semantic_size][semantic_dim] */
+    float *cb_bias;                         /* backend [semantic_size]: -|c|^2 / 2 */
+    float *slopes_host;                     /* [n_heads] */
+    void **owned;                           /* backend allocations */
     int n_owned, cap_owned;
     int map_weights; /* CPU backend: linear weights point into the file */
 };
@@ -174,9 +180,19 @@ int vox_codec_config_from_params(const vox_params *p, const char *key, vox_codec
             path, K, c->stride[0]);
     /* windows: replay the encoder (halve per stride-2 conv), then double per decoder stride */
     int cur = window, enc_prod = 1;
+    c->enc_n_stages = nel;
     for (int i = 0; i < nel; i++) {
         enc_prod *= es[i];
         int conv = ek[i] != 1 || es[i] != 1 || i == nel - 1;
+        c->enc_layers[i] = el[i];
+        c->enc_kernel[i] = ek[i];
+        c->enc_stride[i] = es[i];
+        c->enc_window[i] = cur;
+        c->enc_has_conv[i] = conv;
+        if (conv && ek[i] < es[i])
+            return vox_set_error(err, VOX_ERR_UNSUPPORTED,
+                                 "%s: '%s': encoder conv %d: kernel %d < stride %d", path, K, i,
+                                 ek[i], es[i]);
         if (conv && half && es[i] > 1) {
             if (es[i] != 2)
                 return vox_set_error(
@@ -351,13 +367,13 @@ static int conv(vox_codec_model *m, const vox_st_file *st, const char *pre, int 
     return VOX_OK;
 }
 
-static int layer(vox_codec_model *m, const vox_st_file *st, int blk, int l, cl_layer *L,
-                 vox_error *err) {
+static int layer(vox_codec_model *m, const vox_st_file *st, const char *group, int blk, int l,
+                 cl_layer *L, vox_error *err) {
     const vox_codec_config *c = &m->c;
     const int64_t D = c->dim, Q = (int64_t)c->n_heads * c->head_dim;
     const int64_t KV = (int64_t)c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     char p[128], n[256];
-    snprintf(p, sizeof p, TK "decoder_blocks.%d.layers.%d.", blk, l);
+    snprintf(p, sizeof p, TK "%s.%d.layers.%d.", group, blk, l);
 #define NM(s) (snprintf(n, sizeof n, "%s%s", p, s), n)
     int rc = 0;
     rc = rc ? rc : mat(m, st, NM("attention.wq.weight"), Q, D, &L->wq, err);
@@ -396,7 +412,7 @@ static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
         m->layers[i] = vox_calloc((size_t)c->n_layers[i], sizeof(cl_layer), err);
         if (!m->layers[i]) return VOX_ERR_NOMEM;
         for (int l = 0; l < c->n_layers[i]; l++)
-            if ((rc = layer(m, st, blk, l, &m->layers[i][l], err))) return rc;
+            if ((rc = layer(m, st, "decoder_blocks", blk, l, &m->layers[i][l], err))) return rc;
         blk++;
         if (c->has_up[i]) {
             char pre[64];
@@ -436,6 +452,53 @@ static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
             m->codebook_host[(int64_t)r * c->semantic_dim + j] /= u;
     }
     free(usage);
+    if (vox_st_find(st, TK "input_proj.conv.parametrizations.weight.original0")) {
+        m->has_encoder = 1;
+        rc = conv(m, st, TK "input_proj", c->dim, c->patch_size, c->patch_kernel, &m->inproj, err);
+        if (rc) return rc;
+        m->inproj.c_in = c->patch_size;
+        m->inproj.c_out = c->dim;
+        m->inproj.stride = 1;
+        int eb = 0;
+        for (int i = 0; i < c->enc_n_stages; i++) {
+            m->enc_layers[i] = vox_calloc((size_t)c->enc_layers[i], sizeof(cl_layer), err);
+            if (!m->enc_layers[i]) return VOX_ERR_NOMEM;
+            for (int l = 0; l < c->enc_layers[i]; l++)
+                if ((rc = layer(m, st, "encoder_blocks", eb, l, &m->enc_layers[i][l], err)))
+                    return rc;
+            eb++;
+            if (c->enc_has_conv[i]) {
+                char pre[64];
+                const int out = i == c->enc_n_stages - 1 ? c->latent_dim : c->dim;
+                snprintf(pre, sizeof pre, TK "encoder_blocks.%d", eb++);
+                rc = conv(m, st, pre, out, c->dim, c->enc_kernel[i], &m->enc_conv[i], err);
+                if (rc) return rc;
+                m->enc_conv[i].c_in = c->dim;
+                m->enc_conv[i].c_out = out;
+                m->enc_conv[i].stride = c->enc_stride[i];
+            }
+        }
+        const size_t cbn = (size_t)c->semantic_size * c->semantic_dim;
+        void *cb = dev_put(m, m->codebook_host, cbn * sizeof(float), err);
+        float *bias = vox_malloc((size_t)c->semantic_size * sizeof(float), err);
+        if (!cb || !bias) {
+            free(bias);
+            return err && err->code ? err->code : VOX_ERR_NOMEM;
+        }
+        for (int r = 0; r < c->semantic_size; r++) {
+            double ss = 0;
+            for (int j = 0; j < c->semantic_dim; j++) {
+                const double v = m->codebook_host[(int64_t)r * c->semantic_dim + j];
+                ss += v * v;
+            }
+            bias[r] = (float)(-0.5 * ss);
+        }
+        m->cb_bias = dev_put(m, bias, (size_t)c->semantic_size * sizeof(float), err);
+        free(bias);
+        if (!m->cb_bias) return err && err->code ? err->code : VOX_ERR_NOMEM;
+        m->codebook = (vox_mat){
+            .data = cb, .dtype = VOX_DT_F32, .rows = c->semantic_size, .cols = c->semantic_dim};
+    }
     m->slopes_host = vox_malloc((size_t)c->n_heads * sizeof(float), err);
     if (!m->slopes_host) return VOX_ERR_NOMEM;
     for (int h = 0; h < c->n_heads; h++)
@@ -471,8 +534,10 @@ void vox_codec_free(vox_codec_model *m) {
     for (int i = 0; i < m->n_owned; i++)
         m->be->ops->free(m->be, m->owned[i]);
     free(m->owned);
-    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++)
+    for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++) {
         free(m->layers[i]);
+        free(m->enc_layers[i]);
+    }
     free(m->codebook_host);
     free(m->slopes_host);
     free(m);
@@ -642,7 +707,18 @@ void vox_codec_state_set_tap(vox_codec_state *s, vox_codec_tap_fn fn, void *ctx)
         if (rc_) return be_fail(be, err, rc_);                                                     \
     } while (0)
 
-static int transformer(const vox_codec_model *m, vox_codec_state *s, int i, float *x, int t,
+typedef struct {
+    float *h, *o;   /* backend [chunk][dim] */
+    float *q, *att; /* backend [chunk][Q] */
+    float *k, *v;   /* backend [chunk][KV] */
+    float *g, *u;   /* backend [chunk][hidden] */
+    float *scores;  /* host [max ring cap] */
+} cl_scratch;
+
+/* n_layers transformer layers in place on x[t][dim] at positions *pos .., in chunks of at most
+ * `chunk` rows (each ring holds window + chunk keys); *pos advances by t. */
+static int transformer(const vox_codec_model *m, const cl_layer *layers, int n_layers, int window,
+                       vox_kv *rings, int64_t *pos, float *x, int t, int chunk, cl_scratch *w,
                        vox_error *err) {
     const vox_codec_config *c = &m->c;
     vox_backend *be = m->be;
@@ -650,38 +726,42 @@ static int transformer(const vox_codec_model *m, vox_codec_state *s, int i, floa
     const int D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     const int H = c->hidden_dim;
     const float scale = 1.0f / sqrtf((float)c->head_dim);
-    for (int l = 0; l < c->n_layers[i]; l++) {
-        const cl_layer *L = &m->layers[i][l];
-        vox_kv *kv = &s->kv[i][l];
-        CK(op->rmsnorm(be, s->h, x, L->attn_norm, t, D, c->norm_eps));
-        CK(op->matmul(be, s->q, s->h, &L->wq, NULL, t));
-        CK(op->matmul(be, s->k, s->h, &L->wk, NULL, t));
-        CK(op->matmul(be, s->v, s->h, &L->wv, NULL, t));
-        if (c->qk_norm) {
-            CK(op->rmsnorm(be, s->q, s->q, L->q_norm, t, Q, c->qk_norm_eps));
-            CK(op->rmsnorm(be, s->k, s->k, L->k_norm, t, KV, c->qk_norm_eps));
+    for (int r0 = 0; r0 < t; r0 += chunk) {
+        const int n = t - r0 < chunk ? t - r0 : chunk;
+        float *xc = x + (int64_t)r0 * D;
+        for (int l = 0; l < n_layers; l++) {
+            const cl_layer *L = &layers[l];
+            vox_kv *kv = &rings[l];
+            CK(op->rmsnorm(be, w->h, xc, L->attn_norm, n, D, c->norm_eps));
+            CK(op->matmul(be, w->q, w->h, &L->wq, NULL, n));
+            CK(op->matmul(be, w->k, w->h, &L->wk, NULL, n));
+            CK(op->matmul(be, w->v, w->h, &L->wv, NULL, n));
+            if (c->qk_norm) {
+                CK(op->rmsnorm(be, w->q, w->q, L->q_norm, n, Q, c->qk_norm_eps));
+                CK(op->rmsnorm(be, w->k, w->k, L->k_norm, n, KV, c->qk_norm_eps));
+            }
+            CK(op->kv_write(be, kv, w->k, w->v, n, *pos));
+            CK(op->sync(be));
+            CK(vox_codec_alibi_attention_ref(be, w->att, w->q, n, *pos, kv, c->n_heads,
+                                             c->n_kv_heads, c->head_dim, window, scale,
+                                             m->slopes_host, w->scores));
+            CK(op->matmul(be, w->o, w->att, &L->wo, NULL, n));
+            if (c->layer_scale)
+                for (int r = 0; r < n; r++)
+                    CK(op->mul(be, w->o + (int64_t)r * D, w->o + (int64_t)r * D, L->attn_scale, D));
+            CK(op->add(be, xc, xc, w->o, (int64_t)n * D));
+            CK(op->rmsnorm(be, w->h, xc, L->ffn_norm, n, D, c->norm_eps));
+            CK(op->matmul(be, w->g, w->h, &L->w1, NULL, n));
+            CK(op->matmul(be, w->u, w->h, &L->w3, NULL, n));
+            CK(op->swiglu(be, w->g, w->g, w->u, (int64_t)n * H));
+            CK(op->matmul(be, w->o, w->g, &L->w2, NULL, n));
+            if (c->layer_scale)
+                for (int r = 0; r < n; r++)
+                    CK(op->mul(be, w->o + (int64_t)r * D, w->o + (int64_t)r * D, L->ffn_scale, D));
+            CK(op->add(be, xc, xc, w->o, (int64_t)n * D));
         }
-        CK(op->kv_write(be, kv, s->k, s->v, t, s->pos[i]));
-        CK(op->sync(be));
-        CK(vox_codec_alibi_attention_ref(be, s->att, s->q, t, s->pos[i], kv, c->n_heads,
-                                         c->n_kv_heads, c->head_dim, c->window[i], scale,
-                                         m->slopes_host, s->scores));
-        CK(op->matmul(be, s->o, s->att, &L->wo, NULL, t));
-        if (c->layer_scale)
-            for (int r = 0; r < t; r++)
-                CK(op->mul(be, s->o + (int64_t)r * D, s->o + (int64_t)r * D, L->attn_scale, D));
-        CK(op->add(be, x, x, s->o, (int64_t)t * D));
-        CK(op->rmsnorm(be, s->h, x, L->ffn_norm, t, D, c->norm_eps));
-        CK(op->matmul(be, s->g, s->h, &L->w1, NULL, t));
-        CK(op->matmul(be, s->u, s->h, &L->w3, NULL, t));
-        CK(op->swiglu(be, s->g, s->g, s->u, (int64_t)t * H));
-        CK(op->matmul(be, s->o, s->g, &L->w2, NULL, t));
-        if (c->layer_scale)
-            for (int r = 0; r < t; r++)
-                CK(op->mul(be, s->o + (int64_t)r * D, s->o + (int64_t)r * D, L->ffn_scale, D));
-        CK(op->add(be, x, x, s->o, (int64_t)t * D));
+        *pos += n;
     }
-    s->pos[i] += t;
     return VOX_OK;
 }
 
@@ -752,7 +832,9 @@ int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t
     float *x = s->xa, *y = s->xb;
     int t = n;
     for (int i = 0; i < c->n_stages; i++) {
-        int rc = transformer(m, s, i, x, t, err);
+        cl_scratch w = {s->h, s->o, s->q, s->att, s->k, s->v, s->g, s->u, s->scores};
+        int rc = transformer(m, m->layers[i], c->n_layers[i], c->window[i], s->kv[i], &s->pos[i], x,
+                             t, s->t_max[i], &w, err);
         if (rc) return rc;
         tap(s, m->block_of_stage[i], x, t, D);
         if (!c->has_up[i]) continue;
@@ -841,4 +923,186 @@ int vox_codec_ids_to_codes(const vox_codec_config *c, const int32_t *ids, int n,
         *n_valid = f + 1;
     }
     return VOX_OK;
+}
+
+/* ---- encoder (whole utterance) ----------------------------------------------------------- */
+
+int vox_codec_has_encoder(const vox_codec_model *m) {
+    return m && m->has_encoder;
+}
+
+int64_t vox_codec_encode_frames(const vox_codec_model *m, int64_t n_samples) {
+    const vox_codec_config *c = &m->c;
+    int64_t t = (n_samples + c->patch_size - 1) / c->patch_size;
+    for (int i = 0; i < c->enc_n_stages; i++)
+        if (c->enc_has_conv[i]) t = (t + c->enc_stride[i] - 1) / c->enc_stride[i];
+    return t;
+}
+
+#define ENC_CHUNK 64
+
+typedef struct {
+    vox_backend *be;
+    void *p[64];
+    int n;
+} enc_mem;
+
+static void *enc_alloc(enc_mem *em, size_t bytes, vox_error *err) {
+    if (em->n == 64) {
+        vox_set_error(err, VOX_ERR_NOMEM, "codec encode: too many buffers");
+        return NULL;
+    }
+    void *d = em->be->ops->alloc(em->be, bytes ? bytes : sizeof(float));
+    if (!d) {
+        be_fail(em->be, err, VOX_ERR_NOMEM);
+        return NULL;
+    }
+    return em->p[em->n++] = d;
+}
+
+static int encode_run(const vox_codec_model *m, enc_mem *em, const float *pcm, int64_t n_samples,
+                      int32_t *codes, float *latent, int64_t T, vox_error *err) {
+    const vox_codec_config *c = &m->c;
+    vox_backend *be = m->be;
+    const vox_backend_ops *op = be->ops;
+    const int P = c->patch_size, PI = c->patch_kernel - 1, D = c->dim, LD = c->latent_dim;
+    const int64_t T0 = (n_samples + P - 1) / P;
+    const size_t fl = sizeof(float);
+    int kmax = c->patch_kernel;
+    for (int i = 0; i < c->enc_n_stages; i++)
+        if (c->enc_kernel[i] > kmax) kmax = c->enc_kernel[i];
+    const int64_t rows = T0 + 2 * kmax + 2;
+    const int64_t width = D > P ? (D > LD ? D : LD) : (P > LD ? P : LD);
+    float *bx = enc_alloc(em, (size_t)rows * width * fl, err);
+    float *by = bx ? enc_alloc(em, (size_t)rows * width * fl, err) : NULL;
+    const size_t C = ENC_CHUNK, Q = (size_t)c->n_heads * c->head_dim;
+    const size_t KV = (size_t)c->n_kv_heads * c->head_dim;
+    cl_scratch w = {0};
+    if (!by || !(w.h = enc_alloc(em, C * D * fl, err)) || !(w.o = enc_alloc(em, C * D * fl, err)) ||
+        !(w.q = enc_alloc(em, C * Q * fl, err)) || !(w.att = enc_alloc(em, C * Q * fl, err)) ||
+        !(w.k = enc_alloc(em, C * KV * fl, err)) || !(w.v = enc_alloc(em, C * KV * fl, err)) ||
+        !(w.g = enc_alloc(em, C * c->hidden_dim * fl, err)) ||
+        !(w.u = enc_alloc(em, C * c->hidden_dim * fl, err)))
+        return err && err->code ? err->code : VOX_ERR_NOMEM;
+    int max_layers = 1, max_window = 1;
+    for (int i = 0; i < c->enc_n_stages; i++) {
+        if (c->enc_layers[i] > max_layers) max_layers = c->enc_layers[i];
+        if (c->enc_window[i] > max_window) max_window = c->enc_window[i];
+    }
+    const int64_t cap = max_window + (int64_t)C;
+    vox_kv rings[16];
+    if (max_layers > 16)
+        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "codec encode: %d layers per stage > 16",
+                             max_layers);
+    for (int l = 0; l < max_layers; l++) {
+        rings[l] = (vox_kv){.cap = cap, .kv_dim = (int)KV};
+        if (!(rings[l].k = enc_alloc(em, (size_t)cap * KV * fl, err)) ||
+            !(rings[l].v = enc_alloc(em, (size_t)cap * KV * fl, err)))
+            return err && err->code ? err->code : VOX_ERR_NOMEM;
+    }
+    float *host = vox_malloc((size_t)(PI + (T0 > PI ? T0 : PI + 1)) * P * fl, err);
+    float *sem =
+        host ? vox_malloc((size_t)T * (c->semantic_dim > LD ? c->semantic_dim : LD) * fl, err)
+             : NULL;
+    float *lat = sem ? (latent ? latent : vox_malloc((size_t)T * LD * fl, err)) : NULL;
+    int32_t *ids = lat ? vox_malloc((size_t)T * sizeof(int32_t), err) : NULL;
+    float *scores = ids ? vox_malloc((size_t)cap * fl, err) : NULL;
+    float *dsem = NULL, *dsc = NULL;
+    int rc = scores ? VOX_OK : VOX_ERR_NOMEM;
+    if (!rc && (!(dsem = enc_alloc(em, (size_t)T * c->semantic_dim * fl, err)) ||
+                !(dsc = enc_alloc(em, (size_t)T * c->semantic_size * fl, err))))
+        rc = err && err->code ? err->code : VOX_ERR_NOMEM;
+    if (rc) goto done;
+    w.scores = scores;
+    /* patches, zero-padded to T0 * P samples; reflect left padding of input_proj (pad1d: an
+     * input of <= PI rows is first extended with zero rows to PI + 1) */
+    {
+        const int64_t ext = T0 > PI ? T0 : PI + 1; /* rows of the (zero-extended) input */
+        float *xin = host + (int64_t)PI * P;
+        memset(xin, 0, (size_t)ext * P * fl);
+        memcpy(xin, pcm, (size_t)n_samples * fl);
+        for (int j = 0; j < PI; j++)
+            memcpy(host + (int64_t)j * P, xin + (int64_t)(PI - j) * P, (size_t)P * fl);
+        if ((rc = op->upload(be, bx, host, (size_t)(PI + T0) * P * fl))) goto be_err;
+        if ((rc = op->conv1d(be, by, bx, &m->inproj.w, NULL, (int)(PI + T0), P, D, c->patch_kernel,
+                             1, 0)))
+            goto be_err;
+    }
+    float *x = by, *y = bx;
+    int64_t L = T0;
+    for (int i = 0; i < c->enc_n_stages; i++) {
+        for (int l = 0; l < c->enc_layers[i]; l++)
+            rings[l].end = 0;
+        int64_t pos = 0;
+        rc = transformer(m, m->enc_layers[i], c->enc_layers[i], c->enc_window[i], rings, &pos, x,
+                         (int)L, (int)C, &w, err);
+        if (rc) goto done;
+        if (!c->enc_has_conv[i]) continue;
+        /* CausalConv1d, replicate: pad_left = k - s copies of row 0, extra right copies of the
+         * last row up to ceil(L / s) * s rows */
+        const cl_conv *cv = &m->enc_conv[i];
+        const int k = cv->k, s = cv->stride, pl = k - s;
+        const int64_t nf = (L + s - 1) / s, extra = nf * s - L;
+        for (int r = 0; r < pl; r++)
+            if ((rc = op->copy(be, y + (int64_t)r * D, x, (size_t)D * fl))) goto be_err;
+        if ((rc = op->copy(be, y + (int64_t)pl * D, x, (size_t)L * D * fl))) goto be_err;
+        for (int64_t r = 0; r < extra; r++)
+            if ((rc = op->copy(be, y + (pl + L + r) * D, x + (L - 1) * D, (size_t)D * fl)))
+                goto be_err;
+        if ((rc = op->conv1d(be, x, y, &cv->w, NULL, (int)(pl + L + extra), D, cv->c_out, k, s, 0)))
+            goto be_err;
+        L = nf;
+    }
+    if (L != T) {
+        rc = vox_set_error(err, VOX_ERR_FORMAT, "codec encode: %lld frames, expected %lld",
+                           (long long)L, (long long)T);
+        goto done;
+    }
+    if ((rc = op->download(be, lat, x, (size_t)T * LD * fl))) goto be_err;
+    /* semantic: argmax of x.c - |c|^2 / 2 == argmin |x - c| */
+    for (int64_t t = 0; t < T; t++)
+        memcpy(sem + t * c->semantic_dim, lat + t * LD, (size_t)c->semantic_dim * fl);
+    if ((rc = op->upload(be, dsem, sem, (size_t)T * c->semantic_dim * fl))) goto be_err;
+    if ((rc = op->matmul(be, dsc, dsem, &m->codebook, m->cb_bias, (int)T))) goto be_err;
+    if ((rc = op->argmax(be, ids, dsc, (int)T, c->semantic_size))) goto be_err;
+    const int nc = 1 + c->acoustic_dim;
+    for (int64_t t = 0; t < T; t++) {
+        codes[t * nc] = ids[t];
+        for (int a = 0; a < c->acoustic_dim; a++) {
+            const float v = tanhf(lat[t * LD + c->semantic_dim + a]);
+            const float sc = (v + 1.0f) / 2.0f * (float)(c->acoustic_size - 1);
+            codes[t * nc + 1 + a] = (int32_t)nearbyintf(sc); /* half to even, as torch.round */
+        }
+    }
+    goto done;
+be_err:
+    be_fail(be, err, rc);
+done:
+    free(host);
+    free(sem);
+    if (lat != latent) free(lat);
+    free(ids);
+    free(scores);
+    return rc;
+}
+
+int vox_codec_encode(const vox_codec_model *m, const float *pcm, int64_t n_samples, int32_t *codes,
+                     float *latent, int max_frames, int *n_frames, vox_error *err) {
+    *n_frames = 0;
+    if (!m || !pcm || !codes || n_samples < 1)
+        return vox_set_error(err, VOX_ERR_ARG, "vox_codec_encode: NULL input or no samples");
+    if (!m->has_encoder)
+        return vox_set_error(err, VOX_ERR_UNSUPPORTED,
+                             "vox_codec_encode: the model file has no encoder weights "
+                             "(audio_tokenizer.input_proj.*; absent from the released checkpoint)");
+    const int64_t T = vox_codec_encode_frames(m, n_samples);
+    if (T > max_frames || T > (1 << 24))
+        return vox_set_error(err, VOX_ERR_ARG, "vox_codec_encode: %lld frames, max_frames %d",
+                             (long long)T, max_frames);
+    enc_mem em = {.be = m->be};
+    int rc = encode_run(m, &em, pcm, n_samples, codes, latent, T, err);
+    for (int i = 0; i < em.n; i++)
+        m->be->ops->free(m->be, em.p[i]);
+    if (!rc) *n_frames = (int)T;
+    return rc;
 }

@@ -15,6 +15,9 @@
  * doubled per decoder stride 2. Weight norm is folded at load: W = g * v / ||v|| with the norm
  * over every axis but 0 (per output channel for Conv1d, per *input* channel for ConvTranspose).
  *
+ * Encoder: vox_codec_encode (whole utterance) when the file has the encoder tensors; the
+ * released checkpoint has none.
+ *
  * Incremental decoding: every block is causal, so a state carries conv tails, ConvT overlap
  * sums and per-layer KV rings (w_i + chunk keys); decoding frames in chunks yields the same
  * samples as decoding them at once (up to float rounding).
@@ -53,7 +56,12 @@ typedef struct vox_codec_config {
     int stride[VOX_CODEC_MAX_STAGES];   /* decoder_convs_strides */
     int has_up[VOX_CODEC_MAX_STAGES];   /* a ConvTranspose follows stage i */
     int up_total;                       /* product of the ConvT strides */
-    int samples_per_frame;              /* patch_size * up_total */
+    /* encoder (architecture only; its weights are absent from the released checkpoint) */
+    int enc_n_stages;
+    int enc_layers[VOX_CODEC_MAX_STAGES], enc_kernel[VOX_CODEC_MAX_STAGES];
+    int enc_stride[VOX_CODEC_MAX_STAGES], enc_window[VOX_CODEC_MAX_STAGES];
+    int enc_has_conv[VOX_CODEC_MAX_STAGES]; /* a CausalConv1d follows encoder stage i */
+    int samples_per_frame;                  /* patch_size * up_total */
 } vox_codec_config;
 
 /* Read multimodal.audio_tokenizer_args (prefix `key`, NULL for the default
@@ -70,6 +78,23 @@ vox_codec_model *vox_codec_load(vox_backend *be, const vox_params *p, const vox_
                                 vox_error *err);
 void vox_codec_free(vox_codec_model *m);
 const vox_codec_config *vox_codec_get_config(const vox_codec_model *m);
+
+/* 1 when the file had the encoder tensors (audio_tokenizer.input_proj.*, encoder_blocks.*). */
+int vox_codec_has_encoder(const vox_codec_model *m);
+
+/* Frames the encoder produces for n_samples of 24 kHz audio (before any EOA frame). */
+int64_t vox_codec_encode_frames(const vox_codec_model *m, int64_t n_samples);
+
+/* Encode a whole utterance, as upstream _tokenize_audio (fp32 here, bf16 autocast upstream):
+ * zero-pad to a multiple of patch_size, input_proj (reflect padding), per stage a Transformer
+ * and a strided CausalConv1d (replicate padding both sides), then quantize: semantic = argmin
+ * L2 distance to the codebook, acoustic = round_half_even((tanh(x) + 1) / 2 * (L - 1)).
+ * codes_host[frames][1 + acoustic_dim] raw indices (no +2, no EOA); latent_host (or NULL)
+ * receives the pre-quantization latent [frames][latent_dim]. max_frames bounds both outputs.
+ * Scratch is allocated per call. VOX_ERR_UNSUPPORTED without encoder weights. */
+int vox_codec_encode(const vox_codec_model *m, const float *pcm_host, int64_t n_samples,
+                     int32_t *codes_host, float *latent_host, int max_frames, int *n_frames,
+                     vox_error *err);
 
 /* ALiBi slope of head h for n heads, upstream's rule: r^h with r = 2^(-8/n) when n is a power
  * of two; otherwise the m = 2^floor(log2 n) slopes, then every other slope of the 2m rule. */

@@ -152,7 +152,8 @@ static void batch_test(const vox_asr_model *m, const float *sp, size_t nsp, cons
             if (k) vox_asr_push(S[i], au[i] + fed[i], k, &e);
             fed[i] += k;
             if (fed[i] == an[i] && !fin[i]) {
-                /* finish needs the decode: mark and let the batch drain it below */
+                /* end the signal; the batch decodes the padding together with the others */
+                VOX_CHECK(&T, vox_asr_end(S[i], &e) == VOX_OK, "end: %s", e.msg);
                 fin[i] = 1;
             }
         }
@@ -166,9 +167,11 @@ static void batch_test(const vox_asr_model *m, const float *sp, size_t nsp, cons
         }
         for (int i = 0; i < NS; i++) {
             collect(S[i], &got[i]);
-            if (fin[i] == 1) {
-                vox_asr_finish(S[i], &e); /* pads, then drains what is left alone */
+            if (fin[i] == 1 && vox_asr_done(S[i])) {
+                int64_t before = got[i].n;
+                vox_asr_finish(S[i], &e); /* nothing left: only completes */
                 collect(S[i], &got[i]);
+                VOX_CHECK(&T, got[i].n == before, "finish after batched end decoded more");
                 fin[i] = 2;
             }
             if (fin[i] != 2) all = 0;

@@ -282,6 +282,67 @@ int main(void) {
         vox_params_free(p3);
     }
 
+    /* encoder (vox-mkcodec --encoder) against upstream _forward_encoder + quantizer.encode: the
+     * latent within TOL_REF, codes exactly (the reference's smallest semantic distance margin
+     * is 3.7e-3 and FSQ distance to a rounding boundary 5.8e-3, meta.json, far above fp32
+     * noise); the released-style model (no encoder tensors) refuses to encode */
+    {
+        int nf0 = -1;
+        rc = vox_codec_encode(m, ref24, 100, codes, NULL, 8, &nf0, &err);
+        VOX_CHECK(&ts, rc == VOX_ERR_UNSUPPORTED && !vox_codec_has_encoder(m),
+                  "encode without encoder weights: rc %d", rc);
+        vox_mkcodec_opts o4 = o;
+        o4.with_encoder = 1;
+        char dir4[1100];
+        snprintf(dir4, sizeof dir4, "%s/test_codec_model_enc", VOX_BINARY_DIR);
+        rc = vox_mkcodec_write_dir(dir4, &o4, &err);
+        snprintf(path, sizeof path, "%s/params.json", dir4);
+        vox_params *p4 = rc ? NULL : vox_params_load(path, &err);
+        snprintf(path, sizeof path, "%s/consolidated.safetensors", dir4);
+        vox_st_file *st4 = p4 ? vox_st_open(path, &err) : NULL;
+        vox_codec_model *m4 = st4 ? vox_codec_load(be, p4, st4, &err) : NULL;
+        VOX_CHECK(&ts, m4 != NULL && vox_codec_has_encoder(m4), "encoder load: %s", err.msg);
+        const int n_pcm = 1523, LD = c->latent_dim;
+        float *wav = read_all(FIX "enc_pcm.f32", (size_t)n_pcm * 4, &ts);
+        for (int cs = 0; cs < 2 && m4 && wav; cs++) {
+            const int ns = cs == 0 ? n_pcm : 40, want_t = cs == 0 ? 24 : 1;
+            const char *nm = cs == 0 ? "long" : "short";
+            char f1[1200], f2[1200];
+            snprintf(f1, sizeof f1, FIX "enc_%s_latent.f32", nm);
+            snprintf(f2, sizeof f2, FIX "enc_%s_codes.i32", nm);
+            float *rl = read_all(f1, (size_t)want_t * LD * 4, &ts);
+            int32_t *rcod = read_all(f2, (size_t)want_t * NC * 4, &ts);
+            float *lat = calloc((size_t)want_t * LD, sizeof(float));
+            int32_t *cod = calloc((size_t)want_t * NC, sizeof(int32_t));
+            int nf = -1;
+            VOX_CHECK(&ts, vox_codec_encode_frames(m4, ns) == want_t, "encode_frames(%d)", ns);
+            rc = (rl && rcod && lat && cod)
+                     ? vox_codec_encode(m4, wav, ns, cod, lat, want_t, &nf, &err)
+                     : -1;
+            VOX_CHECK(&ts, rc == 0 && nf == want_t, "encode %s: rc %d nf %d: %s", nm, rc, nf,
+                      err.msg);
+            if (rc == 0) {
+                double mx = max_abs(rl, (size_t)want_t * LD);
+                double d = max_diff(lat, rl, (size_t)want_t * LD);
+                int same = !memcmp(cod, rcod, (size_t)want_t * NC * 4);
+                VOX_CHECK(&ts, d <= TOL_REF * fmax(1.0, mx), "encoder latent %s: diff %.3g", nm, d);
+                VOX_CHECK(&ts, same, "encoder codes %s differ", nm);
+                printf(
+                    "encoder %s (%d samples -> %d frames): latent max |ref| %.3f, max diff %.3g; "
+                    "codes %s\n",
+                    nm, ns, nf, mx, d, same ? "identical" : "DIFFER");
+            }
+            free(rl);
+            free(rcod);
+            free(lat);
+            free(cod);
+        }
+        free(wav);
+        vox_codec_free(m4);
+        vox_st_close(st4);
+        vox_params_free(p4);
+    }
+
     /* a missing tensor names itself */
     {
         vox_mkcodec_opts o2 = o;

@@ -25,6 +25,9 @@ Outputs (tests/fixtures/codec/):
                    [t][c], concatenated in block order (shapes in meta.json)
     pcm_k11_T1.f32, pcm_k11_T3.f32  the same codes through `vox-mkcodec --patch-kernel 11`
                    (output conv left pad 10 > 8 rows of one frame: pad1d's short-input rule)
+    enc_pcm.f32    encoder input (1523 samples); enc_{long,short}_{latent.f32,codes.i32}: the
+                   encoder latent [T][latent] before quantization and the codes [T][37] for the
+                   whole input and its first 40 samples (`vox-mkcodec --encoder` model)
     meta.json      shapes, max |VO - SGL|, sha256 of the upstream .py files, versions
 """
 import argparse
@@ -269,6 +272,45 @@ def main():
             k11[f"T{n}"] = {"samples": int(y.size), "max_abs": float(np.abs(y).max()),
                             "max_abs_vo_minus_sgl": float(np.abs(y - ys).max())}
 
+    # encoder (not in the released checkpoint): `vox-mkcodec --encoder`, fp32 _forward_encoder
+    # (upstream _tokenize_audio runs it under bf16 autocast; the math is the same) and
+    # quantizer.encode; a long input (24 frames after padding) and a 40-sample one (5 patches
+    # <= input_proj's left pad 6: pad1d's short-input rule)
+    model_enc = os.path.join(tmp, "model_enc")
+    subprocess.run([a.mkcodec, model_enc, "--encoder"], check=True)
+    with open(os.path.join(model_enc, "params.json")) as f:
+        targs_e = json.load(f)["multimodal"]["audio_tokenizer_args"]
+    cfg.model_config.hf_config.audio_config["codec_args"] = dict(targs_e)
+    me = vo.VoxtralTTSAudioTokenizer(vllm_config=cfg, prefix="")
+    load(me, load_file(os.path.join(model_enc, "consolidated.safetensors")))
+    assert me.encoder_loaded
+    P = targs_e["pretransform_patch_size"]
+    n_long = T * 8 * P - 13
+    tt = np.arange(n_long) / 24000.0
+    wav = (0.5 * np.sin(2 * np.pi * 440 * tt) + 0.3 * np.sin(2 * np.pi * 1234 * tt + 1.0)
+           + 0.05 * np.random.default_rng(7).standard_normal(n_long)).astype(np.float32)
+    wav.astype("<f4").tofile(os.path.join(OUT, "enc_pcm.f32"))
+    enc = {}
+    with torch.no_grad():
+        for name, x in (("long", wav), ("short", wav[:40])):
+            xx = torch.from_numpy(x.copy())[None, None]
+            if xx.shape[-1] % P:
+                xx = torch.nn.functional.pad(xx, (0, P - xx.shape[-1] % P))
+            lat = me._forward_encoder(xx)            # [1, latent, T]
+            cod = me.quantizer.encode(lat)           # [1, 37, T]
+            lat_t = lat[0].T.contiguous().numpy()
+            cod_t = cod[0].T.contiguous().numpy().astype(np.int32)
+            lat_t.astype("<f4").tofile(os.path.join(OUT, f"enc_{name}_latent.f32"))
+            cod_t.tofile(os.path.join(OUT, f"enc_{name}_codes.i32"))
+            # distance margin of the semantic argmin and FSQ distance to a rounding boundary
+            sem = lat[0, :targs_e["semantic_dim"]].T
+            dist = torch.cdist(sem, me.quantizer.semantic_codebook.embedding)
+            top2 = dist.topk(2, largest=False).values
+            sc = (torch.tanh(lat[0, targs_e["semantic_dim"]:]) + 1) / 2 * (targs_e["acoustic_codebook_size"] - 1)
+            enc[name] = {"samples": int(x.size), "frames": int(lat_t.shape[0]),
+                         "min_semantic_margin": float((top2[:, 1] - top2[:, 0]).min()),
+                         "min_fsq_boundary_distance": float((sc - sc.floor() - 0.5).abs().min())}
+
     meta = {
         "model": "vox-mkcodec defaults (vox_mkcodec_defaults(&o, 0), seed 1234, F32)",
         "audio_tokenizer_args": targs,
@@ -281,6 +323,7 @@ def main():
                           "rms": float(np.sqrt(np.mean(y.astype(np.float64) ** 2))),
                           "max_abs_vo_minus_sgl": d} for n, (y, d) in outs.items()},
         "patch_kernel_11": {"args": "vox-mkcodec --patch-kernel 11", "pcm": k11},
+        "encoder": {"args": "vox-mkcodec --encoder", "cases": enc},
         "tensors_loaded": {"vo": n_vo, "sgl": n_sgl},
         "upstream": {
             "vllm-omni": "0.30.0 (pip download --no-deps)",

@@ -46,6 +46,9 @@ void vox_mkcodec_defaults(vox_mkcodec_opts *o, int full) {
     o->window = 16;
     snprintf(o->kernels, sizeof o->kernels, "3,4,4,4");
     snprintf(o->strides, sizeof o->strides, "1,2,2,2");
+    snprintf(o->enc_lengths, sizeof o->enc_lengths, full ? "2,2,2,2" : "1,1,1,1");
+    snprintf(o->enc_kernels, sizeof o->enc_kernels, "4,4,4,3");
+    snprintf(o->enc_strides, sizeof o->enc_strides, "2,2,2,1");
     if (full) {
         o->dtype = VOX_DT_BF16;
         o->patch_size = 240;
@@ -110,7 +113,9 @@ int vox_mkcodec_check(const vox_mkcodec_opts *o, vox_error *err) {
         return vox_set_error(err, VOX_ERR_ARG, "mkcodec: semantic_size must be >= 2");
     int a[16], b[16], c[16], na, nb, nc;
     if (parse_list(o->lengths, a, 16, &na) || parse_list(o->kernels, b, 16, &nb) ||
-        parse_list(o->strides, c, 16, &nc) || na != nb || na != nc)
+        parse_list(o->strides, c, 16, &nc) || na != nb || na != nc ||
+        parse_list(o->enc_lengths, a, 16, &na) || parse_list(o->enc_kernels, b, 16, &nb) ||
+        parse_list(o->enc_strides, c, 16, &nc) || na != nb || na != nc)
         return vox_set_error(err, VOX_ERR_ARG,
                              "mkcodec: lengths/kernels/strides '%s' '%s' '%s': expected comma "
                              "lists of equal length",
@@ -136,6 +141,14 @@ char *vox_mkcodec_params_json(const vox_mkcodec_opts *o, vox_error *err) {
         o->patch_size, o->patch_kernel, o->semantic_size, o->semantic_dim, o->acoustic_size,
         o->acoustic_dim, o->window, o->dim, o->hidden_dim, o->head_dim, o->n_heads, o->n_kv_heads,
         o->qk_norm_eps, o->norm_eps, o->layer_scale_init, o->lengths, o->kernels, o->strides);
+    if (n > 0 && (size_t)n < cap && o->with_encoder) {
+        n--; /* drop the closing brace */
+        n += snprintf(
+            s + n, cap - (size_t)n,
+            ", \"encoder_transformer_lengths_str\": \"%s\", \"encoder_convs_kernels_str\": "
+            "\"%s\", \"encoder_convs_strides_str\": \"%s\"}",
+            o->enc_lengths, o->enc_kernels, o->enc_strides);
+    }
     if (n < 0 || (size_t)n >= cap) {
         free(s);
         vox_set_error(err, VOX_ERR_ARG, "mkcodec: params JSON too long");
@@ -234,6 +247,29 @@ static mc_tensor *add(vox_mkcodec_gen *g, const vox_mkcodec_opts *o, int kind, i
 }
 
 #define P "audio_tokenizer."
+
+static void add_layers(vox_mkcodec_gen *g, const vox_mkcodec_opts *o, const char *group, int blk,
+                       int n_layers) {
+    const int64_t D = o->dim, Q = (int64_t)o->n_heads * o->head_dim;
+    const int64_t KV = (int64_t)o->n_kv_heads * o->head_dim, H = o->hidden_dim;
+    for (int l = 0; l < n_layers; l++) {
+        char p[96];
+        snprintf(p, sizeof p, P "%s.%d.layers.%d.", group, blk, l);
+        add(g, o, G_LINEAR, 2, Q, D, 0, "%sattention.wq.weight", p);
+        add(g, o, G_LINEAR, 2, KV, D, 0, "%sattention.wk.weight", p);
+        add(g, o, G_LINEAR, 2, KV, D, 0, "%sattention.wv.weight", p);
+        add(g, o, G_LINEAR, 2, D, Q, 0, "%sattention.wo.weight", p);
+        add(g, o, G_NORM, 1, Q, 0, 0, "%sattention.q_norm.weight", p);
+        add(g, o, G_NORM, 1, KV, 0, 0, "%sattention.k_norm.weight", p);
+        add(g, o, G_NORM, 1, D, 0, 0, "%sattention_norm.weight", p);
+        add(g, o, G_NORM, 1, D, 0, 0, "%sffn_norm.weight", p);
+        add(g, o, G_LINEAR, 2, H, D, 0, "%sfeed_forward.w1.weight", p);
+        add(g, o, G_LINEAR, 2, D, H, 0, "%sfeed_forward.w2.weight", p);
+        add(g, o, G_LINEAR, 2, H, D, 0, "%sfeed_forward.w3.weight", p);
+        add(g, o, G_SCALE, 1, D, 0, 0, "%sattention_scale", p);
+        add(g, o, G_SCALE, 1, D, 0, 0, "%sffn_scale", p);
+    }
+}
 #define WN ".conv.parametrizations.weight.original"
 
 int vox_mkcodec_add_tensors(vox_stw *w, const vox_mkcodec_opts *o, vox_mkcodec_gen **out,
@@ -248,6 +284,15 @@ int vox_mkcodec_add_tensors(vox_stw *w, const vox_mkcodec_opts *o, vox_mkcodec_g
     int cap = 2 + 2 + 4;
     for (int i = 0; i < n; i++)
         cap += 13 * len[i] + 2;
+    int elen[16], eker[16], estr[16], en = 0;
+    if (o->with_encoder) {
+        parse_list(o->enc_lengths, elen, 16, &en);
+        parse_list(o->enc_kernels, eker, 16, &en);
+        parse_list(o->enc_strides, estr, 16, &en);
+        cap += 2;
+        for (int i = 0; i < en; i++)
+            cap += 13 * elen[i] + 2;
+    }
     vox_mkcodec_gen *g = vox_calloc(1, sizeof *g, err);
     if (!g) return VOX_ERR_NOMEM;
     g->t = vox_calloc((size_t)cap, sizeof *g->t, err);
@@ -256,31 +301,29 @@ int vox_mkcodec_add_tensors(vox_stw *w, const vox_mkcodec_opts *o, vox_mkcodec_g
         return VOX_ERR_NOMEM;
     }
     g->cap = cap;
-    const int64_t D = o->dim, Q = (int64_t)o->n_heads * o->head_dim;
-    const int64_t KV = (int64_t)o->n_kv_heads * o->head_dim, H = o->hidden_dim;
+    const int64_t D = o->dim;
     const int64_t latent = o->semantic_dim + o->acoustic_dim;
+    if (o->with_encoder) {
+        add(g, o, G_WN_G, 3, D, 1, 1, P "input_proj" WN "0");
+        add(g, o, G_WN_V, 3, D, o->patch_size, o->patch_kernel, P "input_proj" WN "1");
+        int eb = 0;
+        for (int i = 0; i < en; i++) {
+            add_layers(g, o, "encoder_blocks", eb++, elen[i]);
+            int last = i == en - 1;
+            if (eker[i] != 1 || estr[i] != 1 || last) {
+                int64_t out = last ? latent : D;
+                add(g, o, G_WN_G, 3, out, 1, 1, P "encoder_blocks.%d" WN "0", eb);
+                add(g, o, G_WN_V, 3, out, D, eker[i], P "encoder_blocks.%d" WN "1", eb);
+                eb++;
+            }
+        }
+    }
     int blk = 0;
     add(g, o, G_WN_G, 3, D, 1, 1, P "decoder_blocks.%d" WN "0", blk);
     add(g, o, G_WN_V, 3, D, latent, ker[0], P "decoder_blocks.%d" WN "1", blk);
     blk++;
     for (int i = 0; i < n; i++) {
-        for (int l = 0; l < len[i]; l++) {
-            char p[96];
-            snprintf(p, sizeof p, P "decoder_blocks.%d.layers.%d.", blk, l);
-            add(g, o, G_LINEAR, 2, Q, D, 0, "%sattention.wq.weight", p);
-            add(g, o, G_LINEAR, 2, KV, D, 0, "%sattention.wk.weight", p);
-            add(g, o, G_LINEAR, 2, KV, D, 0, "%sattention.wv.weight", p);
-            add(g, o, G_LINEAR, 2, D, Q, 0, "%sattention.wo.weight", p);
-            add(g, o, G_NORM, 1, Q, 0, 0, "%sattention.q_norm.weight", p);
-            add(g, o, G_NORM, 1, KV, 0, 0, "%sattention.k_norm.weight", p);
-            add(g, o, G_NORM, 1, D, 0, 0, "%sattention_norm.weight", p);
-            add(g, o, G_NORM, 1, D, 0, 0, "%sffn_norm.weight", p);
-            add(g, o, G_LINEAR, 2, H, D, 0, "%sfeed_forward.w1.weight", p);
-            add(g, o, G_LINEAR, 2, D, H, 0, "%sfeed_forward.w2.weight", p);
-            add(g, o, G_LINEAR, 2, H, D, 0, "%sfeed_forward.w3.weight", p);
-            add(g, o, G_SCALE, 1, D, 0, 0, "%sattention_scale", p);
-            add(g, o, G_SCALE, 1, D, 0, 0, "%sffn_scale", p);
-        }
+        add_layers(g, o, "decoder_blocks", blk, len[i]);
         blk++;
         if (i + 1 < n && (ker[i + 1] != 1 || str[i + 1] != 1)) {
             add(g, o, G_WN_G, 3, D, 1, 1, P "decoder_blocks.%d" WN "0", blk);

@@ -13,6 +13,10 @@
  *   P output_proj.conv.parametrizations.weight.original0 [patch,1,1], original1
  *     [patch, dim, patch_kernel];
  *   P quantizer.semantic_codebook.embedding_sum [S, semantic_dim], cluster_usage [S].
+ * With with_encoder also: P input_proj (weight norm, g [dim,1,1], v [dim, patch, patch_kernel]);
+ *   for each encoder stage i: a Transformer block (enc_lengths[i] layers, names as above), then
+ *   unless enc_kernels[i] == enc_strides[i] == 1 (and it is not the last stage) a Conv1d
+ *   g [out,1,1], v [out, dim, enc_kernels[i]] with out = latent for the last stage, else dim.
  *
  * Values are deterministic functions of (seed, tensor name, element index). Init: weight-norm
  * g = +-U[0.5, 1.5] (both signs), v = U[-1, 1]; linear weights uniform with std 1/sqrt(fan_in);
@@ -45,6 +49,10 @@ typedef struct {
     int window; /* attn_sliding_window_size (encoder start; decoder windows derive from it) */
     double norm_eps, qk_norm_eps, layer_scale_init;
     char lengths[64], kernels[64], strides[64]; /* decoder_*_str */
+    /* encoder (not in the released checkpoint): with_encoder adds input_proj.* and
+     * encoder_blocks.* tensors and writes the encoder_*_str keys */
+    int with_encoder;
+    char enc_lengths[64], enc_kernels[64], enc_strides[64];
 } vox_mkcodec_opts;
 
 /* full = 0: a tiny codec (~100 KB, non-power-of-2 heads, GQA, head_dim != dim / n_heads);
