@@ -495,7 +495,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, PROG ": %s: %s/%s %d Hz %d ch, %.2f s\n", j->path, di.container,
                         di.codec, di.src_rate, di.src_channels, j->duration);
             j->s = vox_asr_stream_create(m, delay, &e);
-            if (!j->s || vox_asr_push(j->s, j->pcm, j->n, &e)) {
+            /* end the signal now (vox_asr_end): the right padding is then decoded by the
+             * batched step too, and vox_asr_finish below only completes the stream */
+            if (!j->s || vox_asr_push(j->s, j->pcm, j->n, &e) || vox_asr_end(j->s, &e)) {
                 fprintf(stderr, PROG ": %s: %s\n", j->path, e.msg);
                 j->failed = 1;
                 continue;
@@ -587,9 +589,18 @@ int main(int argc, char **argv) {
                     }
                     free(op);
                 }
-                if (verbose && j->done)
-                    fprintf(stderr, PROG ": %s: %.2f s of audio, %zu tokens\n", j->path,
+                if (verbose && j->done) {
+                    vox_asr_stats st;
+                    vox_asr_stream_stats(j->s, &st);
+                    fprintf(stderr, PROG ": %s: %.2f s of audio, %zu tokens", j->path,
                             j->duration, j->n_toks);
+                    if (b == 0) /* the batch's time is accounted to its first stream */
+                        fprintf(stderr, "; batch: encoder %.2f s (%lld frames), prefill %.2f s, "
+                                "decoder %lld passes %.1f ms/pass", st.enc_sec,
+                                (long long)st.enc_frames, st.prefill_sec, (long long)st.dec_passes,
+                                st.dec_passes ? 1e3 * st.dec_sec / (double)st.dec_passes : 0.0);
+                    fputc('\n', stderr);
+                }
             }
             vox_asr_stream_free(j->s);
             free(j->pcm);
