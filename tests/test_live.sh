@@ -24,7 +24,7 @@ check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((f
 cd "$T" || exit 1
 "$B/vox-mkmodel" --kind realtime --out m --seed 7 --enc-window 16 --dec-window 8192 >/dev/null
 espeak-ng -v en-us -s 160 -w es.wav "Hello world. This is a speech recognition test, with several words. Is it working?"
-sox es.wav -r 16000 -c 1 -b 16 src.wav
+sox -D es.wav -r 16000 -c 1 -b 16 src.wav
 sox src.wav -t raw src.raw
 VT() { "$B/vox-transcribe" -m m --device cpu --threads 1 "$@"; }
 VL() { "$B/vox-live" -m m --device cpu --threads 1 "$@"; }
