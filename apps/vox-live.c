@@ -58,6 +58,10 @@ typedef struct {
 
 static void *producer(void *arg) {
     audio_ring *r = arg;
+    sigset_t ss; /* SIGINT goes to the main thread, never interrupts a device read */
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
     size_t blk = (size_t)r->rate / 10; /* 100 ms */
     /* A paced file that fell behind the wall clock (the process was stalled) delivers the
      * missed audio at once, up to 5 s, as a device buffer would. */
@@ -379,7 +383,7 @@ int main(int argc, char **argv) {
     int src_failed = 0;
     char marker[96];
     while (!g_stop && !status) {
-        size_t n = 0, produced, over;
+        size_t n = 0, over;
         int eof;
         pthread_mutex_lock(&r.mu);
         if (!r.len && !r.eof) {
@@ -400,7 +404,6 @@ int main(int argc, char **argv) {
         r.head = (r.head + n) % r.cap;
         r.len -= n;
         eof = r.eof && !r.len;
-        produced = r.produced;
         over = r.overrun;
         src_failed = r.failed;
         pthread_cond_broadcast(&r.cv);
@@ -451,7 +454,6 @@ int main(int argc, char **argv) {
         pthread_mutex_lock(&r.mu);
         size_t buffered = r.len;
         pthread_mutex_unlock(&r.mu);
-        (void)produced;
         draw_status(&t, (double)(fed + skipped + buffered) / r.rate, (double)buffered / r.rate);
         if (eof) break;
     }

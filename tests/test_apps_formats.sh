@@ -119,5 +119,6 @@ VT 2> u.err; rc=$?; check "no inputs: exit 2" '[ $rc = 2 ]'
 VT -o x.txt ref.wav a.mp3 2> u.err; rc=$?; check "-o with 2 inputs: exit 2" '[ $rc = 2 ] && grep -q "output-dir" u.err'
 VT --bogus ref.wav 2> u.err; rc=$?; check "unknown option: exit 2" '[ $rc = 2 ]'
 
+check "no sanitizer reports" '! grep -l "Sanitizer\|runtime error" *.err'
 echo "test_apps_formats: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -80,7 +80,7 @@ check "non-TTY stdout joins to the transcript" '[ "$(tr "\n" " " < in.out | tr -
 sox src.wav src.wav long.wav
 ldur=$(soxi -D long.wav)
 "$B/vox-live" -m m --device cpu --threads 1 --input long.wav --max-lag 0.5 --output lag.txt > lag.out 2> lag.err & pid=$!
-sleep 1; kill -STOP $pid; sleep 3; kill -CONT $pid; wait $pid; rc=$?
+sleep 2; kill -STOP $pid; sleep 3; kill -CONT $pid; wait $pid; rc=$?
 cat lag.err
 check "max-lag run exit 0" '[ $rc = 0 ]'
 check "skip marker in the transcript" 'grep -q "\[\.\.\. skipped [0-9]*\.[0-9] s \.\.\.\]" lag.txt'
@@ -96,6 +96,8 @@ check "no microphone: exit 1 ($rc)" '[ $rc = 1 ]'
 check "no microphone: one line" '[ $(wc -l < nm.err) = 1 ] && grep -q "^vox-live: .*audio.*device" nm.err'
 HOME="$T" ALSA_CONFIG_PATH="$base:$T/feed.conf" VL --list-devices > ld.out 2>&1
 check "--list-devices shows the default input" 'grep -q "default-input" ld.out'
+
+check "no sanitizer reports" '! grep -l "Sanitizer\|runtime error" *.err'
 
 # 4. tmux: live screen and Ctrl-C
 if ! command -v tmux >/dev/null; then
@@ -114,6 +116,7 @@ tmux -L "$TMUX_SOCK" send-keys -t live C-c
 for _ in $(seq 50); do [ -s tm.rc ] && break; sleep 0.1; done
 tmux -L "$TMUX_SOCK" capture-pane -p -t live > cap3.txt
 echo "--- screen after Ctrl-C:"; grep -v '^$' cap3.txt | tail -5
+check "no sanitizer report on the screen" '! grep -q "Sanitizer\|runtime error" cap3.txt'
 check "Ctrl-C: exit code 0" 'grep -qx "EXIT=0" tm.rc'
 check "Ctrl-C: final transcript written" '[ -s tm.txt ]'
 check "Ctrl-C: status line gone, summary shown" '! grep -q "lag [0-9.]* s\]" cap3.txt && grep -q "stopped by Ctrl-C" cap3.txt'
