@@ -410,6 +410,21 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (out_dir) /* two inputs must not write the same output file */
+        for (int a = 0; a < nf; a++)
+            for (int b = a + 1; b < nf; b++) {
+                char *pa = out_path(out_dir, files[a], "x"), *pb = out_path(out_dir, files[b], "x");
+                int same = pa && pb && !strcmp(pa, pb);
+                free(pa);
+                free(pb);
+                if (same) {
+                    fprintf(stderr, PROG ": --output-dir: %s and %s would both write %s/<name>.%s "
+                            "(see --help)\n", files[a], files[b], out_dir,
+                            tokens ? "tokens" : fmt_ext[fmt]);
+                    free(files);
+                    return 2;
+                }
+            }
     vox_log_level log = verbose ? VOX_LOG_VERBOSE : VOX_LOG_INFO;
     vox_backend *be = vox_backend_create(dev, threads, log, &e);
     if (!be) {

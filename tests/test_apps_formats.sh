@@ -95,6 +95,9 @@ VT ref.wav > out.txt
 check "json text = txt output" '[ "$(head -1 out.json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"text\"])")" = "$(cat out.txt)" ]'
 mkdir od; VT -f vtt --output-dir od ref.wav a.mp3 - < a.opus
 check "--output-dir: one file per input" '[ -s od/ref.vtt ] && [ -s od/a.vtt ] && [ -s od/stdin.vtt ]'
+mkdir sub; cp ref.wav sub/ref.wav
+VT --output-dir od ref.wav sub/ref.wav 2> u.err; rc=$?
+check "--output-dir name collision: exit 2 ($rc)" '[ $rc = 2 ] && grep -q "would both write" u.err'
 check "progress is quiet when stderr is not a TTY" '[ ! -s a.mp3.err ]'
 
 # bad inputs: one line each naming the file, the good ones still done, exit 1
