@@ -86,6 +86,92 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out) 
     return 1;
 }
 
+/* A number option outside the dims tables: *dst set and *have = 1 when given. Integral ones
+ * must be whole numbers in [lo, hi]. */
+typedef struct {
+    const char *flag;
+    double *dst;
+    int *have;
+    int integral;
+    double lo, hi;
+} num_flag;
+
+#define MAX_DIM_FLAGS 64
+typedef struct {
+    const char *kind, *out;
+    int full, dry, have_seed;
+    unsigned long long seed;
+    int set[MAX_DIM_FLAGS];
+    long long set_val[MAX_DIM_FLAGS];
+} cli;
+
+/* The command line of either kind: --kind, --out, --seed, --full, --dry-run, --help, the
+ * integer dims of `flags` (recorded in c->set / c->set_val by index) and `nums`. Returns -1 to
+ * go on, else the exit status (0 after --help, 2 on a bad option). */
+static int parse_cli(int argc, char **argv, const int_flag *flags, int n_flags,
+                     const num_flag *nums, int n_nums, void (*help)(FILE *), cli *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            help(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--full") || !strcmp(a, "--dry-run")) {
+            *(a[2] == 'f' ? &c->full : &c->dry) = 1;
+            continue;
+        }
+        int fi = -1, ni = -1;
+        for (int k = 0; k < n_flags; k++)
+            if (!strcmp(a, flags[k].flag)) fi = k;
+        for (int k = 0; k < n_nums; k++)
+            if (!strcmp(a, nums[k].flag)) ni = k;
+        int is_val = fi >= 0 || ni >= 0 || !strcmp(a, "--kind") || !strcmp(a, "--out") ||
+                     !strcmp(a, "--seed");
+        if (!is_val) return bad("unknown option '%s'%s", a, "");
+        if (i + 1 >= argc) return bad("option '%s' needs a value%s", a, "");
+        const char *v = argv[++i];
+        if (!strcmp(a, "--kind")) {
+            c->kind = v;
+        } else if (!strcmp(a, "--out")) {
+            c->out = v;
+        } else if (!strcmp(a, "--seed")) {
+            char *end = NULL;
+            errno = 0;
+            c->seed = strtoull(v, &end, 10);
+            if (errno || !*v || *end || *v == '-')
+                return bad("option '--seed': expected a non-negative integer, found '%s'%s", v, "");
+            c->have_seed = 1;
+        } else if (ni >= 0) {
+            const num_flag *nf = &nums[ni];
+            char *end = NULL;
+            errno = 0;
+            double x = strtod(v, &end);
+            if (errno || !*v || *end) return bad("option '%s': expected a number, found '%s'", a, v);
+            if (nf->integral && (x != (double)(long long)x || x < nf->lo || x > nf->hi)) {
+                fprintf(stderr, "vox-mkmodel: option '%s': expected an integer in %g..%g, found "
+                                "'%s' (see --help)\n", a, nf->lo, nf->hi, v);
+                return 2;
+            }
+            *nf->dst = x;
+            *nf->have = 1;
+        } else {
+            long long x;
+            if (!parse_int(v, 1, 1 << 30, &x))
+                return bad("option '%s': expected a positive integer, found '%s'", a, v);
+            c->set[fi] = 1;
+            c->set_val[fi] = x;
+        }
+    }
+    return -1;
+}
+
+/* Store the given dims into the options struct at base. */
+static void apply_dims(const cli *c, const int_flag *flags, int n_flags, void *base) {
+    for (int k = 0; k < n_flags; k++)
+        if (c->set[k]) *(int *)((char *)base + flags[k].off) = (int)c->set_val[k];
+}
+
 /* ---- --kind tts ---- */
 #define T(name, field, help) {name, offsetof(vox_mkmodel_tts_opts, field), help}
 static const int_flag k_tts_flags[] = {
@@ -132,75 +218,26 @@ static void tts_usage(FILE *fp) {
                 *(const int *)((const char *)&f + k_tts_flags[i].off));
 }
 
+_Static_assert(N_FLAGS <= MAX_DIM_FLAGS && N_TTS_FLAGS <= MAX_DIM_FLAGS, "cli.set too small");
+
 static int tts_main(int argc, char **argv) {
-    const char *out = NULL;
-    int full = 0, dry = 0, have_seed = 0, have_emb = 0;
-    unsigned long long seed = 0;
-    double emb_std = 0;
-    long long voice_rows = 0;
-    long long set_val[N_TTS_FLAGS];
-    int set[N_TTS_FLAGS] = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            tts_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--full")) {
-            full = 1;
-            continue;
-        }
-        if (!strcmp(a, "--dry-run")) {
-            dry = 1;
-            continue;
-        }
-        int fi = -1;
-        for (int k = 0; k < N_TTS_FLAGS; k++)
-            if (!strcmp(a, k_tts_flags[k].flag)) fi = k;
-        int is_val = fi >= 0 || !strcmp(a, "--kind") || !strcmp(a, "--out") ||
-                     !strcmp(a, "--seed") || !strcmp(a, "--emb-std") || !strcmp(a, "--voice-rows");
-        if (!is_val) return bad("unknown option '%s'%s", a, "");
-        if (i + 1 >= argc) return bad("option '%s' needs a value%s", a, "");
-        const char *v = argv[++i];
-        if (!strcmp(a, "--kind")) {
-            continue;
-        } else if (!strcmp(a, "--out")) {
-            out = v;
-        } else if (!strcmp(a, "--seed")) {
-            char *end = NULL;
-            errno = 0;
-            seed = strtoull(v, &end, 10);
-            if (errno || !*v || *end || *v == '-')
-                return bad("option '--seed': expected a non-negative integer, found '%s'%s", v, "");
-            have_seed = 1;
-        } else if (!strcmp(a, "--emb-std")) {
-            char *end = NULL;
-            errno = 0;
-            emb_std = strtod(v, &end);
-            if (errno || !*v || *end)
-                return bad("option '%s': expected a number, found '%s'", a, v);
-            have_emb = 1;
-        } else if (!strcmp(a, "--voice-rows")) {
-            if (!parse_int(v, 1, 100000, &voice_rows))
-                return bad("option '%s': expected an integer in 1..100000, found '%s'", a, v);
-        } else {
-            long long x;
-            if (!parse_int(v, 1, 1 << 30, &x))
-                return bad("option '%s': expected a positive integer, found '%s'", a, v);
-            set[fi] = 1;
-            set_val[fi] = x;
-        }
-    }
-    if (!out && !dry) return bad("missing --out DIR%s%s", "", "");
+    int have_emb = 0, have_rows = 0;
+    double emb_std = 0, voice_rows = 0;
+    const num_flag nums[] = {{"--emb-std", &emb_std, &have_emb, 0, 0, 0},
+                             {"--voice-rows", &voice_rows, &have_rows, 1, 1, 100000}};
+    cli c;
+    int rc = parse_cli(argc, argv, k_tts_flags, N_TTS_FLAGS, nums, 2, tts_usage, &c);
+    if (rc >= 0) return rc;
+    const char *out = c.out;
+    if (!out && !c.dry) return bad("missing --out DIR%s%s", "", "");
     vox_mkmodel_tts_opts o;
-    vox_mkmodel_tts_defaults(&o, full);
-    if (have_seed) o.seed = seed;
+    vox_mkmodel_tts_defaults(&o, c.full);
+    if (c.have_seed) o.seed = c.seed;
     if (have_emb) o.emb_std = emb_std;
-    for (int k = 0; k < N_TTS_FLAGS; k++)
-        if (set[k]) *(int *)((char *)&o + k_tts_flags[k].off) = (int)set_val[k];
+    apply_dims(&c, k_tts_flags, N_TTS_FLAGS, &o);
     if (o.n_voices > VOX_MKMODEL_TTS_MAX_VOICES) o.n_voices = VOX_MKMODEL_TTS_MAX_VOICES + 1;
     for (int i = 0; i < o.n_voices && i < VOX_MKMODEL_TTS_MAX_VOICES; i++)
-        if (voice_rows > 0) o.voice_rows[i] = (int)voice_rows;
+        if (have_rows) o.voice_rows[i] = (int)voice_rows;
         else if (o.voice_rows[i] <= 0) o.voice_rows[i] = 4 + 3 * i;
     vox_error err = {0};
     if (vox_mkmodel_tts_check(&o, &err) != VOX_OK) {
@@ -223,7 +260,7 @@ static int tts_main(int argc, char **argv) {
            o.codec.hidden_dim, o.codec.semantic_dim, o.codec.patch_size);
     printf("vox-mkmodel: %d tensors, %llu bytes of BF16 data (%.2f GB)\n", n_t,
            (unsigned long long)n_b, (double)n_b / 1e9);
-    if (dry) return 0;
+    if (c.dry) return 0;
     fflush(stdout);
     if (vox_mkmodel_tts_write(out, &o, &err) != VOX_OK) {
         fprintf(stderr, "vox-mkmodel: %s\n", err.msg);
@@ -237,79 +274,25 @@ static int tts_main(int argc, char **argv) {
 int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--kind") && !strcmp(argv[i + 1], "tts")) return tts_main(argc, argv);
-    const char *kind = NULL, *out = NULL;
-    int full = 0, dry = 0, have_seed = 0;
-    unsigned long long seed = 0;
-    double emb_std = 0, special_scale = 0;
     int have_emb = 0, have_special = 0;
-    long long set_val[N_FLAGS];
-    int set[N_FLAGS] = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--full")) {
-            full = 1;
-            continue;
-        }
-        if (!strcmp(a, "--dry-run")) {
-            dry = 1;
-            continue;
-        }
-        int fi = -1;
-        for (int k = 0; k < N_FLAGS; k++)
-            if (!strcmp(a, k_flags[k].flag)) fi = k;
-        int is_val = fi >= 0 || !strcmp(a, "--kind") || !strcmp(a, "--out") ||
-                     !strcmp(a, "--seed") || !strcmp(a, "--emb-std") || !strcmp(a, "--special-scale");
-        if (!is_val) return bad("unknown option '%s'%s", a, "");
-        if (i + 1 >= argc) return bad("option '%s' needs a value%s", a, "");
-        const char *v = argv[++i];
-        if (!strcmp(a, "--kind")) {
-            kind = v;
-        } else if (!strcmp(a, "--out")) {
-            out = v;
-        } else if (!strcmp(a, "--seed")) {
-            char *end = NULL;
-            errno = 0;
-            seed = strtoull(v, &end, 10);
-            if (errno || !*v || *end || *v == '-')
-                return bad("option '--seed': expected a non-negative integer, found '%s'%s", v, "");
-            have_seed = 1;
-        } else if (!strcmp(a, "--emb-std") || !strcmp(a, "--special-scale")) {
-            char *end = NULL;
-            errno = 0;
-            double x = strtod(v, &end);
-            if (errno || !*v || *end)
-                return bad("option '%s': expected a number, found '%s'", a, v);
-            if (a[2] == 'e') {
-                emb_std = x;
-                have_emb = 1;
-            } else {
-                special_scale = x;
-                have_special = 1;
-            }
-        } else {
-            long long x;
-            if (!parse_int(v, 1, 1 << 30, &x))
-                return bad("option '%s': expected a positive integer, found '%s'", a, v);
-            set[fi] = 1;
-            set_val[fi] = x;
-        }
-    }
+    double emb_std = 0, special_scale = 0;
+    const num_flag nums[] = {{"--emb-std", &emb_std, &have_emb, 0, 0, 0},
+                             {"--special-scale", &special_scale, &have_special, 0, 0, 0}};
+    cli c;
+    int rc = parse_cli(argc, argv, k_flags, N_FLAGS, nums, 2, usage, &c);
+    if (rc >= 0) return rc;
+    const char *kind = c.kind, *out = c.out;
     if (!kind) return bad("missing --kind (realtime or tts)%s%s", "", "");
     if (strcmp(kind, "realtime") != 0)
         return bad("--kind '%s': expected 'realtime' or 'tts'%s", kind, "");
-    if (!out && !dry) return bad("missing --out DIR%s%s", "", "");
+    if (!out && !c.dry) return bad("missing --out DIR%s%s", "", "");
 
     vox_mkmodel_rt_opts o;
-    vox_mkmodel_rt_defaults(&o, full);
-    if (have_seed) o.seed = seed;
+    vox_mkmodel_rt_defaults(&o, c.full);
+    if (c.have_seed) o.seed = c.seed;
     if (have_emb) o.emb_std = emb_std;
     if (have_special) o.special_scale = special_scale;
-    for (int k = 0; k < N_FLAGS; k++)
-        if (set[k]) *(int *)((char *)&o + k_flags[k].off) = (int)set_val[k];
+    apply_dims(&c, k_flags, N_FLAGS, &o);
     vox_error err = {0};
     if (vox_mkmodel_rt_check(&o, &err) != VOX_OK) {
         fprintf(stderr, "vox-mkmodel: %s (see --help)\n", err.msg);
@@ -325,7 +308,7 @@ int main(int argc, char **argv) {
            o.sliding_window, o.delay_ms);
     printf("vox-mkmodel: %d tensors, %llu bytes of BF16 data (%.2f GB)\n", n_t,
            (unsigned long long)n_b, (double)n_b / 1e9);
-    if (dry) return 0;
+    if (c.dry) return 0;
     fflush(stdout);
     if (vox_mkmodel_rt_write(out, &o, &err) != VOX_OK) {
         fprintf(stderr, "vox-mkmodel: %s\n", err.msg);
