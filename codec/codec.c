@@ -1,7 +1,6 @@
 /* codec.c - Voxtral Codec decoder: load, config, whole-utterance and incremental decode
- * (see vox_codec.h). All math goes through the backend ops, except the ALiBi attention
- * (vox_codec_ops.h, a CPU reference until the backend has the op) and the host-side
- * dequantization table lookup. */
+ * (see vox_codec.h). All math goes through the backend ops (ALiBi attention is the backend's
+ * attention_alibi, LayerScale its mul_rows), except the host-side dequantization table lookup. */
 #include "vox_codec.h"
 
 #include <math.h>
@@ -9,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vox_codec_ops.h"
 #include "vox_hd.h"
 
 #define TK "audio_tokenizer."
@@ -41,7 +39,7 @@ struct vox_codec_model {
     cl_conv enc_conv[VOX_CODEC_MAX_STAGES]; /* after encoder stage i (enc_has_conv[i]) */
     vox_mat codebook;                       /* backend f32 [semantic_size][semantic_dim] */
     float *cb_bias;                         /* backend [semantic_size]: -|c|^2 / 2 */
-    float *slopes_host;                     /* [n_heads] */
+    float *slopes;                          /* backend [n_heads] ALiBi slopes */
     void **owned;                           /* backend allocations */
     int n_owned, cap_owned;
     int map_weights; /* CPU backend: linear weights point into the file */
@@ -499,10 +497,13 @@ static int load_all(vox_codec_model *m, const vox_st_file *st, vox_error *err) {
         m->codebook = (vox_mat){
             .data = cb, .dtype = VOX_DT_F32, .rows = c->semantic_size, .cols = c->semantic_dim};
     }
-    m->slopes_host = vox_malloc((size_t)c->n_heads * sizeof(float), err);
-    if (!m->slopes_host) return VOX_ERR_NOMEM;
+    float *slopes = vox_malloc((size_t)c->n_heads * sizeof(float), err);
+    if (!slopes) return VOX_ERR_NOMEM;
     for (int h = 0; h < c->n_heads; h++)
-        m->slopes_host[h] = vox_codec_alibi_slope(h, c->n_heads);
+        slopes[h] = vox_codec_alibi_slope(h, c->n_heads);
+    m->slopes = dev_put(m, slopes, (size_t)c->n_heads * sizeof(float), err);
+    free(slopes);
+    if (!m->slopes) return err && err->code ? err->code : VOX_ERR_NOMEM;
     return VOX_OK;
 }
 
@@ -517,10 +518,6 @@ vox_codec_model *vox_codec_load(vox_backend *be, const vox_params *p, const vox_
     m->be = be;
     m->map_weights = strcmp(be->name, "cpu") == 0;
     int rc = vox_codec_config_from_params(p, NULL, &m->c, err);
-    if (!rc && !m->map_weights)
-        rc =
-            vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                          "codec: backend '%s' has no ALiBi attention op yet (CPU only)", be->name);
     if (!rc) rc = load_all(m, st, err);
     if (rc) {
         vox_codec_free(m);
@@ -539,7 +536,6 @@ void vox_codec_free(vox_codec_model *m) {
         free(m->enc_layers[i]);
     }
     free(m->codebook_host);
-    free(m->slopes_host);
     free(m);
 }
 
@@ -572,7 +568,6 @@ struct vox_codec_state {
     float *pend;                        /* backend [pad + 1][dim] reflect priming */
     int n_pend;
     float *oy;     /* backend [t_out_max + pad + 1][patch] */
-    float *scores; /* host [max cap] */
     int primed0, primedo;
     vox_codec_tap_fn tap;
     void *tap_ctx;
@@ -598,7 +593,6 @@ void vox_codec_state_free(vox_codec_state *s) {
     for (int i = 0; i < VOX_CODEC_MAX_STAGES; i++)
         free(s->kv[i]);
     free(s->lat_host);
-    free(s->scores);
     free(s);
 }
 
@@ -634,7 +628,7 @@ vox_codec_state *vox_codec_state_new(const vox_codec_model *m, int max_frames, v
         n_alloc += 2 * c->n_layers[i];
     s->owned = vox_calloc((size_t)n_alloc, sizeof(void *), err);
     if (!s->owned) goto fail;
-    int64_t t = max_frames, rows = max_frames, cap_max = 1;
+    int64_t t = max_frames, rows = max_frames;
     for (int i = 0; i < c->n_stages; i++) {
         s->t_max[i] = (int)t;
         if (t > rows) rows = t;
@@ -671,7 +665,6 @@ vox_codec_state *vox_codec_state_new(const vox_codec_model *m, int max_frames, v
         s->kv[i] = vox_calloc((size_t)c->n_layers[i], sizeof(vox_kv), err);
         if (!s->kv[i]) goto fail;
         const int64_t cap = c->window[i] + s->t_max[i];
-        if (cap > cap_max) cap_max = cap;
         for (int l = 0; l < c->n_layers[i]; l++) {
             vox_kv *kv = &s->kv[i][l];
             kv->cap = cap;
@@ -685,8 +678,6 @@ vox_codec_state *vox_codec_state_new(const vox_codec_model *m, int max_frames, v
     if (!(s->otail = st_alloc(s, (size_t)P * D * fl, err))) goto fail;
     if (!(s->pend = st_alloc(s, (size_t)(P + 1) * D * fl, err))) goto fail;
     if (!(s->oy = st_alloc(s, orows * (size_t)c->patch_size * fl, err))) goto fail;
-    s->scores = vox_malloc((size_t)cap_max * fl, err);
-    if (!s->scores) goto fail;
     vox_codec_state_reset(s);
     return s;
 fail:
@@ -712,7 +703,6 @@ typedef struct {
     float *q, *att; /* backend [chunk][Q] */
     float *k, *v;   /* backend [chunk][KV] */
     float *g, *u;   /* backend [chunk][hidden] */
-    float *scores;  /* host [max ring cap] */
 } cl_scratch;
 
 /* n_layers transformer layers in place on x[t][dim] at positions *pos .., in chunks of at most
@@ -741,23 +731,17 @@ static int transformer(const vox_codec_model *m, const cl_layer *layers, int n_l
                 CK(op->rmsnorm(be, w->k, w->k, L->k_norm, n, KV, c->qk_norm_eps));
             }
             CK(op->kv_write(be, kv, w->k, w->v, n, *pos));
-            CK(op->sync(be));
-            CK(vox_codec_alibi_attention_ref(be, w->att, w->q, n, *pos, kv, c->n_heads,
-                                             c->n_kv_heads, c->head_dim, window, scale,
-                                             m->slopes_host, w->scores));
+            CK(op->attention_alibi(be, w->att, w->q, n, *pos, kv, c->n_heads, c->n_kv_heads,
+                                   c->head_dim, window, scale, m->slopes));
             CK(op->matmul(be, w->o, w->att, &L->wo, NULL, n));
-            if (c->layer_scale)
-                for (int r = 0; r < n; r++)
-                    CK(op->mul(be, w->o + (int64_t)r * D, w->o + (int64_t)r * D, L->attn_scale, D));
+            if (c->layer_scale) CK(op->mul_rows(be, w->o, w->o, L->attn_scale, n, D));
             CK(op->add(be, xc, xc, w->o, (int64_t)n * D));
             CK(op->rmsnorm(be, w->h, xc, L->ffn_norm, n, D, c->norm_eps));
             CK(op->matmul(be, w->g, w->h, &L->w1, NULL, n));
             CK(op->matmul(be, w->u, w->h, &L->w3, NULL, n));
             CK(op->swiglu(be, w->g, w->g, w->u, (int64_t)n * H));
             CK(op->matmul(be, w->o, w->g, &L->w2, NULL, n));
-            if (c->layer_scale)
-                for (int r = 0; r < n; r++)
-                    CK(op->mul(be, w->o + (int64_t)r * D, w->o + (int64_t)r * D, L->ffn_scale, D));
+            if (c->layer_scale) CK(op->mul_rows(be, w->o, w->o, L->ffn_scale, n, D));
             CK(op->add(be, xc, xc, w->o, (int64_t)n * D));
         }
         *pos += n;
@@ -832,7 +816,7 @@ int vox_codec_decode(const vox_codec_model *m, vox_codec_state *s, const int32_t
     float *x = s->xa, *y = s->xb;
     int t = n;
     for (int i = 0; i < c->n_stages; i++) {
-        cl_scratch w = {s->h, s->o, s->q, s->att, s->k, s->v, s->g, s->u, s->scores};
+        cl_scratch w = {s->h, s->o, s->q, s->att, s->k, s->v, s->g, s->u};
         int rc = transformer(m, m->layers[i], c->n_layers[i], c->window[i], s->kv[i], &s->pos[i], x,
                              t, s->t_max[i], &w, err);
         if (rc) return rc;
@@ -1006,14 +990,12 @@ static int encode_run(const vox_codec_model *m, enc_mem *em, const float *pcm, i
              : NULL;
     float *lat = sem ? (latent ? latent : vox_malloc((size_t)T * LD * fl, err)) : NULL;
     int32_t *ids = lat ? vox_malloc((size_t)T * sizeof(int32_t), err) : NULL;
-    float *scores = ids ? vox_malloc((size_t)cap * fl, err) : NULL;
     float *dsem = NULL, *dsc = NULL;
-    int rc = scores ? VOX_OK : VOX_ERR_NOMEM;
+    int rc = ids ? VOX_OK : VOX_ERR_NOMEM;
     if (!rc && (!(dsem = enc_alloc(em, (size_t)T * c->semantic_dim * fl, err)) ||
                 !(dsc = enc_alloc(em, (size_t)T * c->semantic_size * fl, err))))
         rc = err && err->code ? err->code : VOX_ERR_NOMEM;
     if (rc) goto done;
-    w.scores = scores;
     /* patches, zero-padded to T0 * P samples; reflect left padding of input_proj (pad1d: an
      * input of <= PI rows is first extended with zero rows to PI + 1) */
     {
@@ -1082,7 +1064,6 @@ done:
     free(sem);
     if (lat != latent) free(lat);
     free(ids);
-    free(scores);
     return rc;
 }
 

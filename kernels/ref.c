@@ -74,8 +74,11 @@ static double dot_d(const float *a, const float *b, int n) {
     return s;
 }
 
-void vox_ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const vox_kv *kv,
-                       int n_heads, int n_kv_heads, int head_dim, int window, float scale) {
+/* window counts the visible keys including the query's own (vox_attn_visible); slopes NULL:
+ * no ALiBi bias. */
+static void ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const vox_kv *kv,
+                          int n_heads, int n_kv_heads, int head_dim, int window, float scale,
+                          const float *slopes) {
     int q_dim = n_heads * head_dim;
     double *acc = malloc((size_t)(head_dim > 0 ? head_dim : 1) * sizeof(double));
     if (!acc) {
@@ -95,6 +98,7 @@ void vox_ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const
                 int64_t kp = vox_ring_slot_pos(s, kv->cap, kv->end);
                 if (!vox_attn_visible(qp, kp, window)) continue;
                 double sc = dot_d(qh, kv->k + s * kv->kv_dim + koff, head_dim) * (double)scale;
+                if (slopes) sc += (double)vox_alibi_bias(slopes[h], qp, kp);
                 if (!any || sc > mx) mx = sc;
                 any = 1;
             }
@@ -105,6 +109,7 @@ void vox_ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const
                 int64_t kp = vox_ring_slot_pos(s, kv->cap, kv->end);
                 if (!vox_attn_visible(qp, kp, window)) continue;
                 double sc = dot_d(qh, kv->k + s * kv->kv_dim + koff, head_dim) * (double)scale;
+                if (slopes) sc += (double)vox_alibi_bias(slopes[h], qp, kp);
                 double p = exp(sc - mx);
                 sum += p;
                 const float *vr = kv->v + s * kv->kv_dim + koff;
@@ -115,6 +120,18 @@ void vox_ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const
         }
     }
     free(acc);
+}
+
+void vox_ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const vox_kv *kv,
+                       int n_heads, int n_kv_heads, int head_dim, int window, float scale) {
+    ref_attention(out, q, nq, q_pos0, kv, n_heads, n_kv_heads, head_dim, window, scale, NULL);
+}
+
+void vox_ref_attention_alibi(float *out, const float *q, int nq, int64_t q_pos0,
+                             const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim,
+                             int window, float scale, const float *slopes) {
+    ref_attention(out, q, nq, q_pos0, kv, n_heads, n_kv_heads, head_dim,
+                  vox_alibi_window_keys(window), scale, slopes);
 }
 
 void vox_ref_swiglu(float *y, const float *gate, const float *up, int64_t n) {
@@ -139,6 +156,11 @@ void vox_ref_mul(float *y, const float *a, const float *b, int64_t n) {
 
 void vox_ref_scale(float *y, const float *x, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
+}
+
+void vox_ref_mul_rows(float *y, const float *x, const float *s, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) y[r * cols + c] = x[r * cols + c] * s[c];
 }
 
 void vox_ref_softmax(float *y, const float *x, int rows, int cols) {

@@ -99,6 +99,14 @@ typedef struct vox_backend_ops {
     int (*attention)(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
                      const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
                      float scale);
+    /* Like attention, plus an ALiBi bias: out = softmax(q k^T * scale + slopes[h] * (kp - qp) +
+     * mask) v. Key kp is visible to query qp iff qp - window <= kp <= qp: window + 1 keys
+     * (window <= 0: unlimited), the codec's convention (note: one more than attention's). The
+     * ring must hold every visible key (cap >= window + nq). slopes[n_heads] is backend memory
+     * (upload it once; ops never allocate per call). */
+    int (*attention_alibi)(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
+                           const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim,
+                           int window, float scale, const float *slopes);
     /* y[i] = silu(gate[i]) * up[i], i < n. In place allowed (y == gate). */
     int (*swiglu)(vox_backend *be, float *y, const float *gate, const float *up, int64_t n);
     int (*silu)(vox_backend *be, float *y, const float *x, int64_t n); /* in place allowed */
@@ -108,6 +116,10 @@ typedef struct vox_backend_ops {
     int (*add)(vox_backend *be, float *y, const float *a, const float *b, int64_t n);
     int (*mul)(vox_backend *be, float *y, const float *a, const float *b, int64_t n);
     int (*scale)(vox_backend *be, float *y, const float *x, float s, int64_t n);
+    /* y[rows][cols] = x[r][c] * s[c] (a per-column scale broadcast over rows, e.g. LayerScale).
+     * s[cols]. In place allowed (y == x). */
+    int (*mul_rows)(vox_backend *be, float *y, const float *x, const float *s, int64_t rows,
+                    int64_t cols);
     /* 1-D convolution over time, time-major activations.
      * x[t_in][c_in]; w.rows = c_out, w.cols = c_in * k laid out as torch's [c_out][c_in][k];
      * bias[c_out] or NULL; x is implicitly preceded by left_pad zero frames;

@@ -121,6 +121,24 @@ static inline VOX_HD int64_t vox_attn_first_key(int64_t qp, int window) {
     return lo < 0 ? 0 : lo;
 }
 
+/* ALiBi bias added to the score of key position kp for a query at qp: slope * (kp - qp), i.e.
+ * <= 0 for every visible key (kp <= qp). fp32 product of the exact integer distance. */
+static inline VOX_HD float vox_alibi_bias(float slope, int64_t qp, int64_t kp) {
+    return slope * (float)(kp - qp);
+}
+
+/* ALiBi attention (attention_alibi) shows keys qp - window .. qp, window + 1 of them (the codec's
+ * convention); in the terms of vox_attn_visible / vox_attn_first_key, whose window counts the
+ * keys including the query's own, that is window + 1 (window <= 0 stays unlimited). */
+static inline VOX_HD int vox_alibi_window_keys(int window) { return window > 0 ? window + 1 : window; }
+
+/* Row-broadcast multiply element (r, c) of y = x * s[c] (LayerScale): index i of the flattened
+ * [rows][cols] array uses s[i % cols]. */
+static inline VOX_HD float vox_mul_rows_elem(const float *x, const float *s, int64_t i,
+                                             int64_t cols) {
+    return x[i] * s[i % cols];
+}
+
 /* Argmax order: does candidate (v, i) beat the current best (bv, bi)? bi < 0 means "no best
  * yet". A NaN never wins; a larger value wins; on equal values the smaller index wins (the
  * first maximum), so the result does not depend on the order candidates are merged in. */

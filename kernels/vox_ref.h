@@ -11,7 +11,7 @@
  * Shapes are in brackets, row-major; n is the number of activation rows. Functions that can
  * reject their arguments return VOX_OK or VOX_ERR_ARG (no message); the others return nothing
  * and assume valid arguments (they are not argument validators: the backends are).
- * Only vox_ref_attention allocates (a head_dim scratch of doubles); if that fails its output is
+ * Only vox_ref_attention and vox_ref_attention_alibi allocate (a head_dim scratch of doubles); if that fails its output is
  * filled with NaN so a test cannot pass by accident. */
 #ifndef VOX_REF_H
 #define VOX_REF_H
@@ -52,6 +52,12 @@ int vox_ref_kv_write(vox_kv *kv, const float *k, const float *v, int n, int64_t 
  * double. A query that sees no key gets a zero output row. */
 void vox_ref_attention(float *out, const float *q, int nq, int64_t q_pos0, const vox_kv *kv,
                        int n_heads, int n_kv_heads, int head_dim, int window, float scale);
+/* vox_ref_attention plus the ALiBi bias slopes[h] * (kp - qp) (slopes[n_heads], host), with
+ * keys qp - window .. qp visible (window + 1 keys; window <= 0: unlimited), as the backend's
+ * attention_alibi. Two passes over the ring, scores and sums in double. */
+void vox_ref_attention_alibi(float *out, const float *q, int nq, int64_t q_pos0,
+                             const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim,
+                             int window, float scale, const float *slopes);
 
 /* Element-wise ops over n floats; all allow y to alias an input. */
 void vox_ref_swiglu(float *y, const float *gate, const float *up, int64_t n); /* vox_swiglu */
@@ -60,6 +66,8 @@ void vox_ref_gelu(float *y, const float *x, int64_t n);                       /*
 void vox_ref_add(float *y, const float *a, const float *b, int64_t n);
 void vox_ref_mul(float *y, const float *a, const float *b, int64_t n);
 void vox_ref_scale(float *y, const float *x, float s, int64_t n);
+/* y[rows][cols] = x[r][c] * s[c]; in place allowed. */
+void vox_ref_mul_rows(float *y, const float *x, const float *s, int64_t rows, int64_t cols);
 
 /* Row-wise softmax of x[rows][cols] (max subtracted, exp and sum in double). In place allowed. */
 void vox_ref_softmax(float *y, const float *x, int rows, int cols);

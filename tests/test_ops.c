@@ -19,8 +19,10 @@
  *   rope vs ref: 1e-6 (|a| + |b|) (same arithmetic); rope vs double rotation by the same fp32
  *     angle: 1e-6 (|a| + |b|) (cosf/sinf error only); vs the exact angle: also the angle's
  *     fp32 rounding, pos 2^-23 (|a| + |b|).
- *   attention: |out - expected| <= 3e-5: outputs are convex combinations of values in [-1, 1];
- *     errors come from fp32 scores (hd u |q||k|) and fp32 accumulation over <= 400 keys.
+ *   attention, attention_alibi: |out - expected| <= 3e-5: outputs are convex combinations of
+ *     values in [-1, 1]; errors come from fp32 scores (hd u |q||k|) and fp32 accumulation over
+ *     <= 400 keys. ALiBi is also checked by hand on a case with a closed-form answer.
+ *   mul_rows: exact (one fp32 product per element), against a loop here.
  *   embed, argmax: exact. */
 #include <math.h>
 #include <stdint.h>
@@ -325,6 +327,38 @@ static void flat_attention(float *out, const float *q, int nq, int64_t q_pos0, c
     free(acc);
 }
 
+/* Expected ALiBi attention, written from the codec's definition (vllm-omni): query qp sees keys
+ * qp - window .. qp (window + 1 keys; window <= 0: all of 0 .. qp), score q.k * scale +
+ * slope_h * (kp - qp); everything in double. */
+static void flat_alibi(float *out, const float *q, int nq, int64_t q_pos0, const float *K,
+                       const float *V, int n_heads, int n_kv, int hd, int window, float scale,
+                       const float *slopes) {
+    int kv_dim = n_kv * hd, q_dim = n_heads * hd, group = n_heads / n_kv;
+    double *sc = malloc((size_t)(q_pos0 + nq) * sizeof(double));
+    for (int i = 0; i < nq; i++) {
+        int64_t qp = q_pos0 + i;
+        int64_t lo = window > 0 && qp - window > 0 ? qp - window : 0;
+        for (int h = 0; h < n_heads; h++) {
+            const float *qh = q + (int64_t)i * q_dim + (int64_t)h * hd;
+            const float *Kh = K + (h / group) * hd, *Vh = V + (h / group) * hd;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t kp = lo; kp <= qp; kp++) {
+                double d = 0;
+                for (int e = 0; e < hd; e++) d += (double)qh[e] * Kh[kp * kv_dim + e];
+                sc[kp] = d * scale + (double)slopes[h] * (double)(kp - qp);
+                if (sc[kp] > mx) mx = sc[kp];
+            }
+            for (int64_t kp = lo; kp <= qp; kp++) sum += (sc[kp] = exp(sc[kp] - mx));
+            for (int e = 0; e < hd; e++) {
+                double a = 0;
+                for (int64_t kp = lo; kp <= qp; kp++) a += sc[kp] * Vh[kp * kv_dim + e];
+                out[(int64_t)i * q_dim + h * hd + e] = (float)(a / sum);
+            }
+        }
+    }
+    free(sc);
+}
+
 typedef struct {
     const char *name;
     int n_heads, n_kv, hd, window;
@@ -335,9 +369,15 @@ typedef struct {
     int check_every;
 } att_case;
 
-static void run_att_case(vox_backend *be, rng_t *r, const att_case *c) {
+/* alibi: run attention_alibi (slopes 2^(-8 (h+1) / heads), as the codec's) against flat_alibi;
+ * a cap of 0 then means window + nq (one more key visible). */
+static void run_att_case(vox_backend *be, rng_t *r, const att_case *c, int alibi) {
     int kv_dim = c->n_kv * c->hd, q_dim = c->n_heads * c->hd;
-    int64_t cap = c->cap ? c->cap : (int64_t)c->window + (c->nq > c->nq_first ? c->nq : c->nq_first) - 1;
+    int64_t cap = c->cap ? c->cap
+                         : (int64_t)c->window + (c->nq > c->nq_first ? c->nq : c->nq_first) - 1 +
+                               (alibi ? 1 : 0);
+    float *slopes = falloc(c->n_heads);
+    for (int h = 0; h < c->n_heads; h++) slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / c->n_heads);
     float *K = falloc(c->total * kv_dim), *V = falloc(c->total * kv_dim);
     fill(r, K, c->total * kv_dim, 1.0f);
     fill(r, V, c->total * kv_dim, 1.0f);
@@ -359,14 +399,23 @@ static void run_att_case(vox_backend *be, rng_t *r, const att_case *c) {
         if (blocks % c->check_every == 0 || pos + nq >= c->total) {
             /* queries with a spread of magnitudes so softmax is neither flat nor one-hot */
             fill(r, q, (int64_t)nq * q_dim, 4.0f);
-            rc = be->ops->attention(be, out, q, nq, pos, &kv, c->n_heads, c->n_kv, c->hd,
-                                    c->window, scale);
-            VOX_CHECK(&ts, rc == VOX_OK, "%s: attention at %lld rc %d: %s", c->name,
-                      (long long)pos, rc, be->err.msg);
-            flat_attention(exp_flat, q, nq, pos, K, V, c->n_heads, c->n_kv, c->hd, c->window,
-                           scale);
-            vox_ref_attention(exp_ring, q, nq, pos, &rkv, c->n_heads, c->n_kv, c->hd, c->window,
-                              scale);
+            if (alibi) {
+                rc = be->ops->attention_alibi(be, out, q, nq, pos, &kv, c->n_heads, c->n_kv,
+                                              c->hd, c->window, scale, slopes);
+                flat_alibi(exp_flat, q, nq, pos, K, V, c->n_heads, c->n_kv, c->hd, c->window,
+                           scale, slopes);
+                vox_ref_attention_alibi(exp_ring, q, nq, pos, &rkv, c->n_heads, c->n_kv, c->hd,
+                                        c->window, scale, slopes);
+            } else {
+                rc = be->ops->attention(be, out, q, nq, pos, &kv, c->n_heads, c->n_kv, c->hd,
+                                        c->window, scale);
+                flat_attention(exp_flat, q, nq, pos, K, V, c->n_heads, c->n_kv, c->hd,
+                               c->window, scale);
+                vox_ref_attention(exp_ring, q, nq, pos, &rkv, c->n_heads, c->n_kv, c->hd,
+                                  c->window, scale);
+            }
+            VOX_CHECK(&ts, rc == VOX_OK, "%s: attention%s at %lld rc %d: %s", c->name,
+                      alibi ? "_alibi" : "", (long long)pos, rc, be->err.msg);
             for (int64_t i = 0; i < (int64_t)nq * q_dim; i++) {
                 if (!(fabsf(out[i] - exp_flat[i]) <= 3e-5f) ||
                     !(fabsf(exp_ring[i] - exp_flat[i]) <= 1e-6f)) {
@@ -384,8 +433,9 @@ static void run_att_case(vox_backend *be, rng_t *r, const att_case *c) {
         pos += nq;
         blocks++;
     }
-    VOX_CHECK(&ts, bad == 0, "%s: %d attention outputs off (%d blocks checked)", c->name, bad,
-              checked);
+    VOX_CHECK(&ts, bad == 0, "%s: %d attention%s outputs off (%d blocks checked)", c->name, bad,
+              alibi ? "_alibi" : "", checked);
+    free(slopes);
     free(K), free(V), free(kv.k), free(kv.v), free(rkv.k), free(rkv.v), free(q), free(out);
     free(exp_flat), free(exp_ring);
 }
@@ -403,7 +453,7 @@ static void test_attention(vox_backend *be, rng_t *r) {
         {"GQA 32:8 hd128 window 300 (decoder-like)", 32, 8, 128, 300, 0, 400, 37, 1, 20},
         {"GQA 16:1 hd8 (more heads than rows per task)", 16, 1, 8, 0, 300, 120, 9, 3, 2},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_att_case(be, r, &cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_att_case(be, r, &cases[i], 0);
 
     /* error cases: out-of-order write, queries beyond the ring, a ring too small, dims */
     int kv_dim = 8;
@@ -435,6 +485,66 @@ static void test_attention(vox_backend *be, rng_t *r) {
     rc = be->ops->attention(be, out, q, 1, 5, &kv, 1, 1, 8, 4, 1.0f);
     VOX_CHECK(&ts, rc == VOX_OK, "window 4, nq 1, cap 4: rc %d: %s", rc, be->err.msg);
     free(kv.k), free(kv.v);
+}
+
+static void test_attention_alibi(vox_backend *be, rng_t *r) {
+    static const att_case cases[] = {
+        /* name, heads, kv heads, hd, window, cap, total, first block, later blocks, check */
+        {"alibi codec-like MHA hd64 window 16, chunks of 8", 8, 8, 64, 16, 0, 150, 8, 8, 1},
+        {"alibi window 2, nq=1 decode, cap = window + 1", 4, 4, 16, 2, 0, 60, 1, 1, 1},
+        {"alibi GQA 4:1 hd36 window 24, wrapped, nq=5", 8, 2, 36, 24, 0, 700, 5, 5, 3},
+        {"alibi unlimited window, prefill 20 then nq=3", 4, 4, 16, 0, 128, 90, 20, 3, 1},
+        {"alibi window > history", 2, 1, 8, 100, 0, 40, 7, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_att_case(be, r, &cases[i], 1);
+
+    /* closed form: one head of size 1, q = 0 (scores are the bias alone), v[kp] = kp, slope ln 2,
+     * window 2: query 5 sees keys 3, 4, 5 with weights 1/4, 1/2, 1, so the output is
+     * (3/4 + 4/2 + 5) / (7/4) = 31/7 */
+    {
+        vox_kv kv = {falloc(3), falloc(3), 3, 1, 0};
+        float kk[6] = {0}, vv[6] = {0, 1, 2, 3, 4, 5}, q0 = 0.0f, o = 0.0f;
+        float slope = 0.69314718055994531f;
+        int rc = be->ops->kv_write(be, &kv, kk, vv, 6, 0);
+        rc = rc ? rc : be->ops->attention_alibi(be, &o, &q0, 1, 5, &kv, 1, 1, 1, 2, 1.0f, &slope);
+        VOX_CHECK(&ts, rc == VOX_OK && fabs(o - 31.0 / 7.0) < 1e-5,
+                  "alibi closed form: rc %d out %.7g, want %.7g", rc, o, 31.0 / 7.0);
+        /* the same ring is one slot short for window 3 (needs keys 2..5) */
+        rc = be->ops->attention_alibi(be, &o, &q0, 1, 5, &kv, 1, 1, 1, 3, 1.0f, &slope);
+        VOX_CHECK(&ts, rc == VOX_ERR_ARG, "alibi window 3 over a ring of 3: rc %d", rc);
+        rc = be->ops->attention_alibi(be, &o, &q0, 1, 5, &kv, 1, 1, 1, 2, 1.0f, NULL);
+        VOX_CHECK(&ts, rc == VOX_ERR_ARG, "alibi with NULL slopes: rc %d", rc);
+        free(kv.k), free(kv.v);
+    }
+}
+
+/* ---- mul_rows ---- */
+static void test_mul_rows(vox_backend *be, rng_t *r) {
+    static const int64_t sh[][2] = {{1, 1}, {1, 9}, {5, 3}, {33, 1024}, {129, 777}};
+    for (size_t si = 0; si < sizeof sh / sizeof sh[0]; si++) {
+        int64_t rows = sh[si][0], cols = sh[si][1], n = rows * cols;
+        float *x = falloc(n), *sv = falloc(cols), *y = falloc(n), *want = falloc(n);
+        fill(r, x, n, 8.0f);
+        fill(r, sv, cols, 2.0f);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t c = 0; c < cols; c++) want[i * cols + c] = x[i * cols + c] * sv[c];
+        int rc = be->ops->mul_rows(be, y, x, sv, rows, cols);
+        VOX_CHECK(&ts, rc == VOX_OK && memcmp(y, want, (size_t)n * 4) == 0,
+                  "mul_rows %lldx%lld: rc %d, output %s", (long long)rows, (long long)cols, rc,
+                  memcmp(y, want, (size_t)n * 4) ? "differs" : "equal");
+        vox_ref_mul_rows(y, x, sv, rows, cols);
+        VOX_CHECK(&ts, memcmp(y, want, (size_t)n * 4) == 0, "vox_ref_mul_rows %lldx%lld",
+                  (long long)rows, (long long)cols);
+        rc = be->ops->mul_rows(be, x, x, sv, rows, cols);
+        VOX_CHECK(&ts, rc == VOX_OK && memcmp(x, want, (size_t)n * 4) == 0,
+                  "mul_rows in place %lldx%lld: rc %d", (long long)rows, (long long)cols, rc);
+        free(x), free(sv), free(y), free(want);
+    }
+    float a = 1.0f, b = 2.0f;
+    VOX_CHECK(&ts, be->ops->mul_rows(be, &a, &a, NULL, 1, 1) == VOX_ERR_ARG, "mul_rows NULL s");
+    VOX_CHECK(&ts, be->ops->mul_rows(be, &a, &a, &b, -1, 1) == VOX_ERR_ARG, "mul_rows rows < 0");
+    VOX_CHECK(&ts, be->ops->mul_rows(be, NULL, NULL, NULL, 0, 5) == VOX_OK,
+              "mul_rows with 0 rows is a no-op");
 }
 
 /* ---- element-wise ---- */
@@ -726,7 +836,9 @@ static void run_all(vox_backend *be, uint64_t seed) {
     test_rmsnorm(be, &r);
     test_rope(be, &r);
     test_attention(be, &r);
+    test_attention_alibi(be, &r);
     test_elementwise(be, &r);
+    test_mul_rows(be, &r);
     test_softmax(be, &r);
     test_conv(be, &r);
     test_embed(be, &r);

@@ -8,7 +8,7 @@
  * sides may be off by the single-backend bound in opposite directions.
  *
  * Output: the backend's describe() line, then one line per op (memory, matmul, rmsnorm, rope,
- * kv_write, attention, swiglu, silu, gelu, softmax, add, mul, scale, conv1d,
+ * kv_write, attention, attention_alibi, swiglu, silu, gelu, softmax, add, mul, scale, mul_rows, conv1d,
  * conv_transpose1d, embed, argmax): cases run, max abs error, max rel error (over elements
  * with |expected| > 1e-6), the tolerance, PASS or FAIL. Argument-error paths (bad dtype, ids
  * out of range, out-of-order ring writes, evicted ring) are checked on the op's line.
@@ -18,11 +18,11 @@
  *
  * Tolerances (u = 2^-24, k = 1 against the reference loops, 2 against the CPU backend):
  *   matmul, conv1d, conv_transpose1d  k ((K + 2) u sum|x w| + 1e-6), K terms per output
- *   add, mul, scale, silu, swiglu     k 1e-6 |ref|
+ *   add, mul, scale, mul_rows, silu, swiglu  k 1e-6 |ref|
  *   gelu                              k (1e-6 |ref| + 2e-7 |x|)  (erff near -1: absolute error)
  *   rmsnorm, softmax                  k 2e-6 |ref| (+ 1e-12 for softmax)
  *   rope                              k 1e-6 (|a| + |b|) per pair
- *   attention                         k 3e-5 absolute (values in [-1, 1])
+ *   attention, attention_alibi        k 3e-5 absolute (values in [-1, 1])
  *   memory, kv_write, embed, argmax   exact
  * When the CPU backend runs its AVX-512 BF16 matvec (describe() says "matvec avx512bf16"), each
  * fp32 activation is split into two bf16 (hi + lo, 16 significant bits), so each product may
@@ -443,12 +443,16 @@ static int ring_make(dset *d, vox_kv *kv, int64_t cap, int kv_dim) {
     return d->failed;
 }
 
-static void test_attention(st_t *st, result *rkv, result *ra) {
+/* alibi = 0: attention; 1: attention_alibi with slopes 2^(-8 (h+1) / heads) (the codec's),
+ * whose window shows one key more, so its rings get one slot more (cap = window + nq). */
+static void test_attention(st_t *st, result *rkv, result *ra, int alibi) {
     static const int b1[] = {64, 1, 17, 1, 1, 5};
     static const int b2[] = {4, 1, 1, 3, 2, 1};
     static const int b3[] = {8, 1, 1, 3};
     static const int b4[] = {1};
     const att_case cases[] = {
+        /* ALiBi-codec-like: 8 MHA heads of 64, window 16, mixed blocks */
+        {8, 8, 64, 16, 16 + 8 - 1, 120, b3, 4},
         /* MHA, unlimited window, long history: key splits on a GPU */
         {4, 4, 64, 0, 1024, 700, b1, 6},
         /* GQA 4:1, odd head size, window 16 with blocks of up to 4: the ring wraps ~20 times */
@@ -460,7 +464,9 @@ static void test_attention(st_t *st, result *rkv, result *ra) {
     };
     vox_backend *be = st->be;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const att_case *c = &cases[ci];
+        att_case cc = cases[ci];
+        if (alibi) cc.cap++; /* window + 1 keys visible */
+        const att_case *c = &cc;
         int kv_dim = c->kv_heads * c->hd, q_dim = c->heads * c->hd;
         int max_nq = 0;
         for (int i = 0; i < c->n_blocks; i++)
@@ -472,9 +478,13 @@ static void test_attention(st_t *st, result *rkv, result *ra) {
         float *q = falloc((int64_t)max_nq * q_dim), *kk = falloc((int64_t)max_nq * kv_dim);
         float *vv = falloc((int64_t)max_nq * kv_dim);
         float *o = falloc((int64_t)max_nq * q_dim), *eo = falloc((int64_t)max_nq * q_dim);
+        float *slopes = falloc(c->heads);
+        for (int h = 0; h < c->heads; h++)
+            slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / c->heads);
         dset d = {be, {0}, 0, 0};
         vox_kv dk;
         ring_make(&d, &dk, c->cap, kv_dim);
+        float *dslopes = dput(&d, slopes, (size_t)c->heads * 4);
         float *dq = dput(&d, NULL, (size_t)max_nq * q_dim * 4);
         float *dkk = dput(&d, NULL, (size_t)max_nq * kv_dim * 4);
         float *dvv = dput(&d, NULL, (size_t)max_nq * kv_dim * 4);
@@ -495,16 +505,29 @@ static void test_attention(st_t *st, result *rkv, result *ra) {
             int erc = st->cpu ? st->cpu->ops->kv_write(st->cpu, &ek, kk, vv, nq, pos)
                               : vox_ref_kv_write(&ek, kk, vv, nq, pos);
             if (erc) fail(rkv, "expectation kv_write rc %d", erc);
-            check_rc(ra, be,
-                     be->ops->attention(be, dout, dq, nq, pos, &dk, c->heads, c->kv_heads, c->hd,
-                                        c->window, scale),
-                     "attention");
-            if (st->cpu)
-                st->cpu->ops->attention(st->cpu, eo, q, nq, pos, &ek, c->heads, c->kv_heads,
-                                        c->hd, c->window, scale);
-            else
-                vox_ref_attention(eo, q, nq, pos, &ek, c->heads, c->kv_heads, c->hd, c->window,
-                                  scale);
+            if (alibi) {
+                check_rc(ra, be,
+                         be->ops->attention_alibi(be, dout, dq, nq, pos, &dk, c->heads,
+                                                  c->kv_heads, c->hd, c->window, scale, dslopes),
+                         "attention_alibi");
+                if (st->cpu)
+                    st->cpu->ops->attention_alibi(st->cpu, eo, q, nq, pos, &ek, c->heads,
+                                                  c->kv_heads, c->hd, c->window, scale, slopes);
+                else
+                    vox_ref_attention_alibi(eo, q, nq, pos, &ek, c->heads, c->kv_heads, c->hd,
+                                            c->window, scale, slopes);
+            } else {
+                check_rc(ra, be,
+                         be->ops->attention(be, dout, dq, nq, pos, &dk, c->heads, c->kv_heads,
+                                            c->hd, c->window, scale),
+                         "attention");
+                if (st->cpu)
+                    st->cpu->ops->attention(st->cpu, eo, q, nq, pos, &ek, c->heads, c->kv_heads,
+                                            c->hd, c->window, scale);
+                else
+                    vox_ref_attention(eo, q, nq, pos, &ek, c->heads, c->kv_heads, c->hd,
+                                      c->window, scale);
+            }
             dget(&d, o, dout, (size_t)nq * q_dim * 4);
             double tol = st->k * 3e-5;
             for (int64_t i = 0; i < (int64_t)nq * q_dim; i++) {
@@ -524,7 +547,7 @@ static void test_attention(st_t *st, result *rkv, result *ra) {
         if (worst > ra->max_abs || worst != worst) ra->max_abs = worst;
         if (st->verbose)
             printf("  %-16s heads %d/%d hd %d window %d cap %lld positions %lld: max_abs %.3g\n",
-                   "attention", c->heads, c->kv_heads, c->hd, c->window, (long long)c->cap,
+                   ra->name, c->heads, c->kv_heads, c->hd, c->window, (long long)c->cap,
                    (long long)c->total, worst);
         /* the ring contents and end match the expectation exactly */
         if (!d.failed) {
@@ -547,19 +570,39 @@ static void test_attention(st_t *st, result *rkv, result *ra) {
             if (rc != VOX_ERR_ARG || dk.end != end0)
                 fail(rkv, "kv_write with a gap: rc %d, expected VOX_ERR_ARG and end unchanged", rc);
             if (c->window > 0 && dk.end > c->cap) {
-                rc = be->ops->attention(be, dout, dq, 1, dk.end - c->cap - 1, &dk, c->heads,
-                                        c->kv_heads, c->hd, c->window, scale);
+                rc = alibi ? be->ops->attention_alibi(be, dout, dq, 1, dk.end - c->cap - 1, &dk,
+                                                      c->heads, c->kv_heads, c->hd, c->window,
+                                                      scale, dslopes)
+                           : be->ops->attention(be, dout, dq, 1, dk.end - c->cap - 1, &dk,
+                                                c->heads, c->kv_heads, c->hd, c->window, scale);
                 ra->cases++;
                 if (rc != VOX_ERR_ARG)
-                    fail(ra, "attention over an evicted ring position: rc %d, expected "
-                         "VOX_ERR_ARG", rc);
+                    fail(ra, "%s over an evicted ring position: rc %d, expected "
+                         "VOX_ERR_ARG", ra->name, rc);
+            }
+            if (alibi && c->window > 0 && dk.end > c->window + 1) {
+                /* one slot short of window + nq: the oldest visible key is gone */
+                vox_kv short_ring = dk;
+                short_ring.cap = c->window; /* holds end - window .. end - 1 */
+                rc = be->ops->attention_alibi(be, dout, dq, 1, dk.end - 1, &short_ring, c->heads,
+                                              c->kv_heads, c->hd, c->window, scale, dslopes);
+                ra->cases++;
+                if (rc != VOX_ERR_ARG)
+                    fail(ra, "attention_alibi with cap = window: rc %d, expected VOX_ERR_ARG",
+                         rc);
+                rc = be->ops->attention_alibi(be, dout, dq, 1, dk.end - 1, &dk, c->heads,
+                                              c->kv_heads, c->hd, c->window, scale, NULL);
+                ra->cases++;
+                if (rc != VOX_ERR_ARG)
+                    fail(ra, "attention_alibi with NULL slopes: rc %d, expected VOX_ERR_ARG", rc);
             }
         }
-        dfinish(&d, ra, "attention");
+        dfinish(&d, ra, ra->name);
         free(ek.k), free(ek.v), free(ring_back), free(q), free(kk), free(vv), free(o), free(eo);
+        free(slopes);
     }
     /* a large block written at once: n > cap keeps only the last cap rows */
-    {
+    if (!alibi) {
         int kv_dim = 12, n = 23;
         int64_t cap = 7;
         vox_kv ek = {falloc(cap * kv_dim), falloc(cap * kv_dim), cap, kv_dim, 0};
@@ -670,6 +713,42 @@ static void test_elementwise(st_t *st, result *r, int kind) {
             cmp(st, r, what, yi, ex, n, st->k * rel, abs, scale, sk);
         }
         free(a), free(b), free(y), free(yi), free(ex), free(xs);
+    }
+}
+
+/* ---- mul_rows ---- */
+
+static void test_mul_rows(st_t *st, result *r) {
+    static const int64_t sh[][2] = {{1, 1}, {3, 7}, {17, 1000}, {65, 1031}};
+    vox_backend *be = st->be;
+    for (size_t si = 0; si < sizeof sh / sizeof sh[0]; si++) {
+        int64_t rows = sh[si][0], cols = sh[si][1], n = rows * cols;
+        float *x = falloc(n), *sv = falloc(cols), *y = falloc(n), *yi = falloc(n), *ex = falloc(n);
+        fill(&st->rng, x, n, 8.0f);
+        fill(&st->rng, sv, cols, 2.0f);
+        dset d = {be, {0}, 0, 0};
+        float *dx = dput(&d, x, (size_t)n * 4), *ds = dput(&d, sv, (size_t)cols * 4);
+        float *dy = dput(&d, NULL, (size_t)n * 4);
+        if (!d.failed) {
+            check_rc(r, be, be->ops->mul_rows(be, dy, dx, ds, rows, cols), "mul_rows");
+            dget(&d, y, dy, (size_t)n * 4);
+            check_rc(r, be, be->ops->mul_rows(be, dx, dx, ds, rows, cols), "mul_rows in place");
+            dget(&d, yi, dx, (size_t)n * 4);
+            int rc = be->ops->mul_rows(be, dy, dx, NULL, rows, cols);
+            r->cases++;
+            if (rc != VOX_ERR_ARG) fail(r, "mul_rows with NULL s: rc %d, expected VOX_ERR_ARG", rc);
+        }
+        int bad = dfinish(&d, r, r->name);
+        if (st->cpu) st->cpu->ops->mul_rows(st->cpu, ex, x, sv, rows, cols);
+        else vox_ref_mul_rows(ex, x, sv, rows, cols);
+        char what[64];
+        snprintf(what, sizeof what, "rows=%lld cols=%lld", (long long)rows, (long long)cols);
+        if (!bad) {
+            cmp(st, r, what, y, ex, n, st->k * 1e-6, 1e-30, NULL, 0.0);
+            strncat(what, " in place", sizeof what - strlen(what) - 1);
+            cmp(st, r, what, yi, ex, n, st->k * 1e-6, 1e-30, NULL, 0.0);
+        }
+        free(x), free(sv), free(y), free(yi), free(ex);
     }
 }
 
@@ -901,6 +980,7 @@ int main(int argc, char **argv) {
         {"rope", "k*1e-6 (|a|+|b|)", 0, 0, 0, 0, ""},
         {"kv_write", "exact", 0, 0, 0, 0, ""},
         {"attention", "k*3e-5 abs", 0, 0, 0, 0, ""},
+        {"attention_alibi", "k*3e-5 abs", 0, 0, 0, 0, ""},
         {"swiglu", "k*1e-6 rel", 0, 0, 0, 0, ""},
         {"silu", "k*1e-6 rel", 0, 0, 0, 0, ""},
         {"gelu", "k(1e-6 rel + 2e-7|x|)", 0, 0, 0, 0, ""},
@@ -908,6 +988,7 @@ int main(int argc, char **argv) {
         {"add", "k*1e-6 rel", 0, 0, 0, 0, ""},
         {"mul", "k*1e-6 rel", 0, 0, 0, 0, ""},
         {"scale", "k*1e-6 rel", 0, 0, 0, 0, ""},
+        {"mul_rows", "k*1e-6 rel", 0, 0, 0, 0, ""},
         {"conv1d", "k((K+2)u*sum|xw| + 1e-6)", 0, 0, 0, 0, ""},
         {"conv_transpose1d", "k((K+2)u*sum|xw| + 1e-6)", 0, 0, 0, 0, ""},
         {"embed", "exact", 0, 0, 0, 0, ""},
@@ -918,18 +999,20 @@ int main(int argc, char **argv) {
     test_matmul(&st, &res[1]);
     test_rmsnorm(&st, &res[2]);
     test_rope(&st, &res[3]);
-    test_attention(&st, &res[4], &res[5]);
-    test_elementwise(&st, &res[6], EW_SWIGLU);
-    test_elementwise(&st, &res[7], EW_SILU);
-    test_elementwise(&st, &res[8], EW_GELU);
-    test_elementwise(&st, &res[9], EW_SOFTMAX);
-    test_elementwise(&st, &res[10], EW_ADD);
-    test_elementwise(&st, &res[11], EW_MUL);
-    test_elementwise(&st, &res[12], EW_SCALE);
-    test_conv1d(&st, &res[13]);
-    test_convt(&st, &res[14]);
-    test_embed(&st, &res[15]);
-    test_argmax(&st, &res[16]);
+    test_attention(&st, &res[4], &res[5], 0);
+    test_attention(&st, &res[4], &res[6], 1);
+    test_elementwise(&st, &res[7], EW_SWIGLU);
+    test_elementwise(&st, &res[8], EW_SILU);
+    test_elementwise(&st, &res[9], EW_GELU);
+    test_elementwise(&st, &res[10], EW_SOFTMAX);
+    test_elementwise(&st, &res[11], EW_ADD);
+    test_elementwise(&st, &res[12], EW_MUL);
+    test_elementwise(&st, &res[13], EW_SCALE);
+    test_mul_rows(&st, &res[14]);
+    test_conv1d(&st, &res[15]);
+    test_convt(&st, &res[16]);
+    test_embed(&st, &res[17]);
+    test_argmax(&st, &res[18]);
 
     printf("tolerance k = %g (%s), u = 2^-24, bf16 matvec slack %g, seed %llu\n", st.k,
            st.cpu ? "two backends compared" : "against the reference", st.slack,

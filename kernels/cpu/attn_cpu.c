@@ -27,6 +27,7 @@
  * counter by the pool's workers; each worker has its own slice of scratch.
  *
  * Kernels: AVX2+FMA versions when the backend's ISA is avx2 or better, plain loops otherwise. */
+#include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -295,6 +296,7 @@ typedef struct {
     int nq, n_heads, n_kv_heads, head_dim, window, group;
     int64_t q_pos0;
     float scale;
+    const float *slopes;    /* [n_heads] ALiBi slopes, or NULL for no bias */
     int nqb;                /* queries per block */
     int n_blocks, n_splits; /* tasks = n_blocks * n_splits */
     size_t slice;           /* floats of scratch per worker */
@@ -370,7 +372,16 @@ static void att_task(att_ctx *c, int task, float *scratch) {
                 memcpy(vpack + ((size_t)kvh * ATT_KB + j) * hd, vrow[j] + (int64_t)kvh * hd,
                        (size_t)hd * sizeof(float));
             }
-            for (int x = 0; x < rows; x++) sc[(size_t)grow[x] * ATT_KB + j] = dots[x] * c->scale;
+            if (c->slopes) {
+                for (int x = 0; x < rows; x++) {
+                    int r = grow[x];
+                    sc[(size_t)r * ATT_KB + j] =
+                        dots[x] * c->scale + vox_alibi_bias(c->slopes[r % H], rhi[r], kb0 + j);
+                }
+            } else {
+                for (int x = 0; x < rows; x++)
+                    sc[(size_t)grow[x] * ATT_KB + j] = dots[x] * c->scale;
+            }
         }
         /* online softmax update of each row over its visible part of the sub-block */
         for (int r = 0; r < rows; r++) {
@@ -470,10 +481,11 @@ static void att_merge(att_ctx *c) {
     }
 }
 
-int cpu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
-                  const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
-                  float scale) {
-    const char *op = "attention";
+/* Shared by attention and attention_alibi: `window` counts the visible keys including the
+ * query's own (vox_attn_visible); slopes NULL means no bias. */
+static int attention_impl(vox_backend *be, const char *op, float *out, const float *q, int nq,
+                          int64_t q_pos0, const vox_kv *kv, int n_heads, int n_kv_heads,
+                          int head_dim, int window, float scale, const float *slopes) {
     if (!kv || !kv->k || !kv->v) return cpu_arg_error(be, op, "NULL ring");
     if (nq < 0 || n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || n_heads % n_kv_heads)
         return cpu_arg_error(be, op,
@@ -500,7 +512,7 @@ int cpu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q
     if (need < start)
         return cpu_arg_error(be, op,
                              "query at %lld with window %d needs key %lld but the ring (cap %lld)"
-                             " holds %lld..%lld; cap must be >= window + nq - 1",
+                             " holds %lld..%lld; cap must cover every visible key of the block",
                              (long long)q_pos0, window, (long long)need, (long long)kv->cap,
                              (long long)start, (long long)kv->end - 1);
 
@@ -518,6 +530,7 @@ int cpu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q
     c.group = n_heads / n_kv_heads;
     c.q_pos0 = q_pos0;
     c.scale = scale;
+    c.slopes = slopes;
     c.nqb = ATT_ROWS_MAX / n_heads;
     if (c.nqb > nq) c.nqb = nq;
     c.n_blocks = (nq + c.nqb - 1) / c.nqb;
@@ -545,4 +558,22 @@ int cpu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q
     else vox_pool_run(im->pool, att_worker, &c);
     if (c.n_splits > 1) att_merge(&c);
     return VOX_OK;
+}
+
+int cpu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
+                  const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
+                  float scale) {
+    return attention_impl(be, "attention", out, q, nq, q_pos0, kv, n_heads, n_kv_heads, head_dim,
+                          window, scale, NULL);
+}
+
+/* ALiBi: keys qp - window .. qp are window + 1 keys, i.e. the plain op's window + 1. */
+int cpu_attention_alibi(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
+                        const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
+                        float scale, const float *slopes) {
+    const char *op = "attention_alibi";
+    if (!slopes) return cpu_arg_error(be, op, "NULL slopes");
+    if (window == INT_MAX) return cpu_arg_error(be, op, "window = %d is too large", window);
+    return attention_impl(be, op, out, q, nq, q_pos0, kv, n_heads, n_kv_heads, head_dim,
+                          vox_alibi_window_keys(window), scale, slopes);
 }

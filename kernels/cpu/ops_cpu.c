@@ -19,6 +19,7 @@ typedef struct {
     float *y;
     const float *a, *b;
     float s;
+    int64_t cols; /* mul_rows: length of the broadcast vector b */
 } ew_ctx;
 
 static void swiglu_range(void *vc, int64_t b, int64_t e) {
@@ -52,12 +53,17 @@ static void scale_range(void *vc, int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) y[i] = x0[i] * s;
 }
 
+static void mul_rows_range(void *vc, int64_t b, int64_t e) {
+    ew_ctx *c = vc;
+    for (int64_t i = b; i < e; i++) c->y[i] = vox_mul_rows_elem(c->a, c->b, i, c->cols);
+}
+
 static int ew_run(vox_backend *be, const char *op, float *y, const float *a, const float *b,
                   int need_b, float s, int64_t n, cpu_range_fn fn) {
     if (n < 0) return cpu_arg_error(be, op, "n = %lld, expected >= 0", (long long)n);
     if (n == 0) return VOX_OK;
     if (!y || !a || (need_b && !b)) return cpu_arg_error(be, op, "NULL buffer");
-    ew_ctx c = {y, a, b, s};
+    ew_ctx c = {y, a, b, s, 0};
     cpu_parallel_for(be, n, PAR_MIN_ELEMS, PAR_ALIGN, fn, &c);
     return VOX_OK;
 }
@@ -79,6 +85,22 @@ int cpu_mul(vox_backend *be, float *y, const float *a, const float *b, int64_t n
 }
 int cpu_scale(vox_backend *be, float *y, const float *x, float s, int64_t n) {
     return ew_run(be, "scale", y, x, NULL, 0, s, n, scale_range);
+}
+
+int cpu_mul_rows(vox_backend *be, float *y, const float *x, const float *s, int64_t rows,
+                 int64_t cols) {
+    const char *op = "mul_rows";
+    if (rows < 0 || cols < 0)
+        return cpu_arg_error(be, op, "rows = %lld, cols = %lld, expected >= 0", (long long)rows,
+                             (long long)cols);
+    if (rows == 0 || cols == 0) return VOX_OK;
+    if (!y || !x || !s) return cpu_arg_error(be, op, "NULL buffer");
+    if (rows > INT64_MAX / cols)
+        return cpu_arg_error(be, op, "rows * cols overflows (%lld x %lld)", (long long)rows,
+                             (long long)cols);
+    ew_ctx c = {y, x, s, 0.0f, cols};
+    cpu_parallel_for(be, rows * cols, PAR_MIN_ELEMS, PAR_ALIGN, mul_rows_range, &c);
+    return VOX_OK;
 }
 
 /* ---- RMSNorm: rows in parallel, sum of squares in double ---- */

@@ -15,8 +15,12 @@
  * split the block writes acc / l; otherwise it stores (acc, m, l) and merge_kernel combines the
  * splits: out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s. Splits are used when
  * nq * n_heads blocks would leave the GPU idle (decode steps, short streaming chunks).
+ * attention_alibi is the same kernel with slopes set: each score gets vox_alibi_bias(slope_h,
+ * qp, kp) and the window is widened by one key (vox_alibi_window_keys).
  * Precision: fp32 scores and accumulators, expf (not the fast intrinsic). */
 #include "cuda_backend.h"
+
+#include <limits.h>
 
 #define ATT_WARPS 4
 #define ATT_KU 4                       /* keys per warp per iteration */
@@ -70,8 +74,9 @@ struct att_args {
     const float *q;    /* [nq][n_heads * hd] */
     const float *k, *v; /* ring [cap][kv_dim] */
     int64_t cap, q_pos0;
-    int kv_dim, n_heads, group, hd, window, S;
+    int kv_dim, n_heads, group, hd, window, S; /* window: visible keys incl. the query's */
     float scale;
+    const float *slopes; /* [n_heads] ALiBi slopes (attention_alibi) or NULL */
 };
 
 /* ATT_T = dims per lane: 2, 4, 8 or 16 (head_dim up to 64, 128, 256, 512). */
@@ -128,6 +133,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_kernel(att_args a) {
 #pragma unroll
         for (int u = 0; u < ATT_KU; u++) {
             sc[u] = vr[u] ? sc[u] * a.scale : -INFINITY;
+            if (vr[u] && a.slopes) sc[u] += vox_alibi_bias(a.slopes[h], qp, base + u);
             mx = fmaxf(mx, sc[u]);
         }
         if (mx == -INFINITY) continue; /* no visible key in this group (warp-uniform) */
@@ -213,10 +219,11 @@ __global__ void merge_kernel(att_args a) {
     }
 }
 
-int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
-                 const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
-                 float scale) {
-    const char *op = "attention";
+/* Shared by attention and attention_alibi: `window` counts the visible keys including the
+ * query's own (vox_attn_visible); slopes NULL means no bias. */
+static int attention_impl(vox_backend *be, const char *op, float *out, const float *q, int nq,
+                          int64_t q_pos0, const vox_kv *kv, int n_heads, int n_kv_heads,
+                          int head_dim, int window, float scale, const float *slopes) {
     if (!kv || !kv->k || !kv->v) return cu_arg_error(be, op, "NULL ring");
     if (nq < 0 || n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || n_heads % n_kv_heads)
         return cu_arg_error(be, op,
@@ -246,7 +253,7 @@ int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_
     if (need < start)
         return cu_arg_error(be, op,
                             "query at %lld with window %d needs key %lld but the ring (cap %lld)"
-                            " holds %lld..%lld; cap must be >= window + nq - 1",
+                            " holds %lld..%lld; cap must cover every visible key of the block",
                             (long long)q_pos0, window, (long long)need, (long long)kv->cap,
                             (long long)start, (long long)kv->end - 1);
     int rc = cu_enter(be, op);
@@ -279,6 +286,7 @@ int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_
     a.window = window;
     a.S = S;
     a.scale = scale;
+    a.slopes = slopes;
     if (S > 1) {
         size_t bytes = (size_t)blocks * S * (head_dim + 2) * sizeof(float);
         if ((rc = cu_scratch_reserve(be, &im->att, bytes, op))) return rc;
@@ -296,4 +304,23 @@ int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_
         if ((rc = cu_check_launch(be, op))) return rc;
     }
     return VOX_OK;
+}
+
+int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
+                 const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
+                 float scale) {
+    return attention_impl(be, "attention", out, q, nq, q_pos0, kv, n_heads, n_kv_heads, head_dim,
+                          window, scale, NULL);
+}
+
+/* ALiBi: keys qp - window .. qp are window + 1 keys, i.e. the plain op's window + 1; slopes is
+ * device memory [n_heads]. */
+int cu_attention_alibi(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
+                       const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
+                       float scale, const float *slopes) {
+    const char *op = "attention_alibi";
+    if (!slopes) return cu_arg_error(be, op, "NULL slopes");
+    if (window == INT_MAX) return cu_arg_error(be, op, "window = %d is too large", window);
+    return attention_impl(be, op, out, q, nq, q_pos0, kv, n_heads, n_kv_heads, head_dim,
+                          vox_alibi_window_keys(window), scale, slopes);
 }

@@ -198,12 +198,14 @@ static int cu_sync(vox_backend *be) {
     return e == cudaSuccess ? VOX_OK : cu_cuda_error(be, "sync", "cudaStreamSynchronize", e);
 }
 
+/* Positional, in the order of vox_backend_ops (C++ has no designated initializers before
+ * C++20); keep in sync with vox_backend.h. */
 static const vox_backend_ops cu_ops = {
     cu_destroy,   cu_describe, cu_alloc,     cu_free,     cu_upload,  cu_download,
     cu_copy,      cu_zero,     cu_sync,      cu_matmul,   cu_rmsnorm, cu_rope,
-    cu_kv_write,  cu_attention, cu_swiglu,   cu_silu,     cu_gelu,    cu_softmax,
-    cu_add,       cu_mul,      cu_scale,     cu_conv1d,   cu_conv_transpose1d,
-    cu_embed,     cu_argmax,
+    cu_kv_write,  cu_attention, cu_attention_alibi, cu_swiglu,   cu_silu,     cu_gelu,
+    cu_softmax,   cu_add,      cu_mul,      cu_scale,    cu_mul_rows, cu_conv1d,
+    cu_conv_transpose1d,       cu_embed,     cu_argmax,
 };
 
 extern "C" __attribute__((visibility("default"))) vox_backend *

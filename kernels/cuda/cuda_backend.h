@@ -94,6 +94,9 @@ int cu_kv_write(vox_backend *be, vox_kv *kv, const float *k, const float *v, int
 int cu_attention(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
                  const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
                  float scale);
+int cu_attention_alibi(vox_backend *be, float *out, const float *q, int nq, int64_t q_pos0,
+                       const vox_kv *kv, int n_heads, int n_kv_heads, int head_dim, int window,
+                       float scale, const float *slopes);
 int cu_rmsnorm(vox_backend *be, float *y, const float *x, const float *w, int n, int dim,
                float eps);
 int cu_rope(vox_backend *be, float *x, int n, int n_heads, int head_dim, int64_t pos0,
@@ -105,6 +108,8 @@ int cu_softmax(vox_backend *be, float *y, const float *x, int rows, int cols);
 int cu_add(vox_backend *be, float *y, const float *a, const float *b, int64_t n);
 int cu_mul(vox_backend *be, float *y, const float *a, const float *b, int64_t n);
 int cu_scale(vox_backend *be, float *y, const float *x, float s, int64_t n);
+int cu_mul_rows(vox_backend *be, float *y, const float *x, const float *s, int64_t rows,
+                int64_t cols);
 int cu_embed(vox_backend *be, float *y, const vox_mat *table, const int32_t *ids_host, int n);
 int cu_argmax(vox_backend *be, int32_t *out_host, const float *x, int rows, int cols);
 

@@ -58,6 +58,34 @@ int cu_scale(vox_backend *be, float *y, const float *x, float s, int64_t n) {
     return ew_run<EW_SCALE>(be, "scale", y, x, NULL, 0, s, n);
 }
 
+/* ---- mul_rows: y[r][c] = x[r][c] * s[c] (grid-stride over rows * cols) ---- */
+
+__global__ void mul_rows_kernel(float *y, const float *x, const float *sc, int64_t n,
+                                int64_t cols) {
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        y[i] = vox_mul_rows_elem(x, sc, i, cols);
+}
+
+int cu_mul_rows(vox_backend *be, float *y, const float *x, const float *s, int64_t rows,
+                int64_t cols) {
+    const char *op = "mul_rows";
+    if (rows < 0 || cols < 0)
+        return cu_arg_error(be, op, "rows = %lld, cols = %lld, expected >= 0", (long long)rows,
+                            (long long)cols);
+    if (rows == 0 || cols == 0) return VOX_OK;
+    if (!y || !x || !s) return cu_arg_error(be, op, "NULL buffer");
+    if (rows > INT64_MAX / cols)
+        return cu_arg_error(be, op, "rows * cols overflows (%lld x %lld)", (long long)rows,
+                            (long long)cols);
+    int rc = cu_enter(be, op);
+    if (rc) return rc;
+    int64_t n = rows * cols;
+    CU_LAUNCH(mul_rows_kernel, cu_grid(n, EW_THREADS), EW_THREADS, 0, cu_of(be)->stream, y, x, s,
+              n, cols);
+    return cu_check_launch(be, op);
+}
+
 /* ---- block reductions (blockDim.x = ROW_THREADS, a multiple of 32) ---- */
 
 template <typename T> __device__ T block_sum(T v, T *sh) {
