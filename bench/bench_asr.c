@@ -12,26 +12,7 @@
 #include "cpu/vox_blas.h"
 #include "vox_asr.h"
 #include "vox_backend.h"
-
-static double read_bandwidth(void) {
-    size_t n = (size_t)512 << 20; /* 512 MiB */
-    uint64_t *a = malloc(n);
-    if (!a) return 0;
-    memset(a, 1, n);
-    volatile uint64_t sink = 0;
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = vox_time_now();
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = 0; i < n / 8; i += 4) s0 += a[i], s1 += a[i + 1], s2 += a[i + 2], s3 += a[i + 3];
-        sink += s0 + s1 + s2 + s3;
-        double bw = (double)n / (vox_time_now() - t0);
-        if (bw > best) best = bw;
-    }
-    (void)sink;
-    free(a);
-    return best;
-}
+#include "vox_bench.h"
 
 static void fill_audio(float *x, size_t n, unsigned seed) {
     /* a few chirps and noise, not silence */
@@ -81,7 +62,9 @@ int main(int argc, char **argv) {
     }
     const vox_asr_info *inf = vox_asr_model_info(m);
     printf("load: %.2f s (%.2f GB of weights, mmap'd)\n", vox_time_now() - t0, (double)inf->weight_bytes / 1e9);
-    double bw = read_bandwidth();
+    /* the yardstick: read bandwidth on the backend's thread count, 2.5 GiB, median of 40 slices */
+    double bw = vox_bench_read_bw(be->n_threads, (size_t)5 << 29, 40);
+    printf("read bandwidth: %.1f GB/s (%d threads)\n", bw / 1e9, be->n_threads);
     size_t n_audio = (size_t)(seconds * inf->sample_rate);
     float *x = malloc(n_audio * sizeof *x);
     fill_audio(x, n_audio, 7);

@@ -25,6 +25,7 @@
 
 #include "cpu/vox_blas.h"
 #include "cpu/vox_cpu.h"
+#include "vox_bench.h"
 #include "vox_backend.h"
 #include "vox_hd.h"
 
@@ -42,81 +43,6 @@ static uint64_t rng_next(uint64_t *s) {
     *s ^= *s >> 7;
     *s ^= *s << 17;
     return *s;
-}
-
-/* ---- read bandwidth: the pool's workers sum contiguous parts of one slice ---- */
-typedef struct {
-    const float *p;
-    size_t n;      /* floats in the slice */
-    double sum[64];
-} bw_job;
-
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static double sum_avx2(const float *p, size_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        _mm_prefetch((const char *)(p + i) + 8192, _MM_HINT_T0);
-        _mm_prefetch((const char *)(p + i) + 8192 + 64, _MM_HINT_T0);
-        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
-    }
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    double s = 0;
-    for (int k = 0; k < 8; k++) s += t[k];
-    for (; i < n; i++) s += p[i];
-    return s;
-}
-#endif
-
-static void bw_worker(void *ctx, int w, int nw) {
-    bw_job *j = ctx;
-    size_t per = (j->n / (size_t)nw + 31) & ~(size_t)31;
-    size_t b = (size_t)w * per, e = b + per > j->n ? j->n : b + per;
-    if (b >= e) return;
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2")) {
-        j->sum[w] = sum_avx2(j->p + b, e - b);
-        return;
-    }
-#endif
-    double s = 0;
-    for (size_t i = b; i < e; i++) s += j->p[i];
-    j->sum[w] = s;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Median time to read one slice of `slice` bytes, cycling through a buffer of `total` bytes
- * (the same access pattern as the matrices: each call a different, cold slice). */
-static double read_slice_time(vox_pool *pool, const float *buf, size_t total, size_t slice,
-                              int calls) {
-    int n_slices = (int)(total / slice);
-    double *t = malloc(sizeof(double) * (size_t)calls);
-    double sink = 0;
-    for (int k = -n_slices; k < calls; k++) {
-        int c = (k < 0 ? k + n_slices : k) % n_slices;
-        bw_job j = {buf + (size_t)c * (slice / sizeof(float)), slice / sizeof(float), {0}};
-        double t0 = vox_time_now();
-        vox_pool_run(pool, bw_worker, &j);
-        double dt = vox_time_now() - t0;
-        if (k >= 0) t[k] = dt;
-        sink += j.sum[0];
-    }
-    double m = median(t, calls);
-    free(t);
-    if (sink == 12345.678) printf(" "); /* keep the sums alive */
-    return m;
 }
 
 static void *xalloc(size_t bytes) {
@@ -158,9 +84,9 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
         }
         if (k >= 0) t[k] = vox_time_now() - t0;
     }
-    double ours = median(t, calls);
+    double ours = vox_bench_median(t, calls);
     /* the read yardstick over the same buffer, slice = one matrix */
-    double rd = read_slice_time(pool, (const float *)w, mat_bf16 * copies, mat_bf16, calls);
+    double rd = vox_bench_read_slice_time(pool, (const float *)w, mat_bf16 * copies, mat_bf16, calls);
 
     /* baseline: the same values as fp32 copies (converted once, as at load) + sgemv */
     free(w);
@@ -176,7 +102,7 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
                     wf + (size_t)c * rows * cols, (int)cols, x, 1, 0.0f, yref, 1);
         if (k >= 0) t[k] = vox_time_now() - t0;
     }
-    double ref = median(t, calls);
+    double ref = vox_bench_median(t, calls);
     /* the last calls of both used the same copy: compare the results */
     double maxd = 0, maxv = 0;
     for (int64_t i = 0; i < rows; i++) {
