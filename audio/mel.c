@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vox_backend.h"
 #include "vox_mel_hd.h"
 
 /* The one piece of process-wide state: it serialises FFTW's own (global, not thread-safe)
@@ -388,4 +389,55 @@ int vox_mel_stream_finish(vox_mel_stream *s, float *out, size_t max_frames, size
     s->finished = 1;
     if (n_out) *n_out = k;
     return VOX_OK;
+}
+
+/* ---- through a backend's logmel op ------------------------------------------------------- */
+int vox_mel_compute_backend(const vox_mel *m, vox_backend *be, const float *x, size_t n,
+                            vox_mel_pad pad, float *out, vox_error *err) {
+    if (!m || !be || (!x && n) || (!out && n >= (size_t)m->cfg.hop))
+        return vox_set_error(err, VOX_ERR_ARG, "vox_mel_compute_backend: NULL argument");
+    if (pad != VOX_MEL_PAD_REFLECT && pad != VOX_MEL_PAD_ZERO)
+        return vox_set_error(err, VOX_ERR_ARG, "vox_mel_compute_backend: unknown padding mode %d",
+                             (int)pad);
+    size_t P = (size_t)m->pad;
+    if (pad == VOX_MEL_PAD_REFLECT && n <= P)
+        return vox_set_error(
+            err, VOX_ERR_ARG,
+            "mel: reflect padding needs more than %zu samples (n_fft/2), found %zu", P, n);
+    size_t T = vox_mel_n_frames(m, n);
+    if (T == 0) return VOX_OK;
+    if (T > (size_t)INT32_MAX)
+        return vox_set_error(err, VOX_ERR_ARG, "mel: %zu frames, the logmel op takes at most %d",
+                             T, INT32_MAX);
+    const int nfft = m->cfg.n_fft, nm = m->cfg.n_mels, nb = m->n_bins;
+    size_t np = n + 2 * P; /* >= (T - 1) * hop + n_fft since T * hop <= n */
+    float *xp = vox_malloc(sizeof(float) * np, err);
+    if (!xp) return err ? err->code : VOX_ERR_NOMEM;
+    for (size_t q = 0; q < np; q++) {
+        float v;
+        if (q < P) v = pad == VOX_MEL_PAD_REFLECT ? x[P - q] : 0.0f;
+        else if (q - P >= n) v = pad == VOX_MEL_PAD_REFLECT ? x[n - 1 - (q - P - n + 1)] : 0.0f;
+        else v = x[q - P];
+        xp[q] = v;
+    }
+    const vox_backend_ops *o = be->ops;
+    size_t out_bytes = sizeof(float) * T * (size_t)nm;
+    float *dx = o->alloc(be, sizeof(float) * np);
+    float *dw = dx ? o->alloc(be, sizeof(float) * (size_t)nfft) : NULL;
+    float *df = dw ? o->alloc(be, sizeof(float) * (size_t)nm * (size_t)nb) : NULL;
+    float *dy = df ? o->alloc(be, out_bytes) : NULL;
+    int rc = dy ? VOX_OK : VOX_ERR_NOMEM;
+    if (rc == VOX_OK) rc = o->upload(be, dx, xp, sizeof(float) * np);
+    if (rc == VOX_OK) rc = o->upload(be, dw, m->window, sizeof(float) * (size_t)nfft);
+    if (rc == VOX_OK) rc = o->upload(be, df, m->filters, sizeof(float) * (size_t)nm * (size_t)nb);
+    if (rc == VOX_OK)
+        rc = o->logmel(be, dy, dx, (int)T, m->cfg.hop, nfft, dw, df, nm, m->log_floor);
+    if (rc == VOX_OK) rc = o->download(be, out, dy, out_bytes);
+    if (rc != VOX_OK && err) *err = be->err;
+    o->free(be, dy);
+    o->free(be, df);
+    o->free(be, dw);
+    o->free(be, dx);
+    free(xp);
+    return rc;
 }

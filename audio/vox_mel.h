@@ -79,6 +79,18 @@ size_t vox_mel_n_frames(const vox_mel *m, size_t n);
 int vox_mel_compute(const vox_mel *m, const float *x, size_t n, vox_mel_pad pad, float *out,
                     vox_error *err);
 
+/* The same offline log-mel computed by a backend's logmel op (vox_backend.h): x[n] (host) is
+ * padded on the host exactly as vox_mel_compute pads it (n_fft/2 samples each side, REFLECT or
+ * ZERO, same argument rules), then the padded signal, the window and the filter bank are
+ * uploaded, the op runs on vox_mel_n_frames(n) frames and the result is downloaded into
+ * out[frames][n_mels] (host, time-major). Device buffers are allocated and freed per call: this
+ * is for offline and batched use (whole files, GPU), not the per-chunk stream path. On the CPU
+ * backend the result is bit-identical to vox_mel_compute (same FFTW plan and arithmetic); on
+ * CUDA (cuFFT) it agrees to float rounding of the spectrum. */
+struct vox_backend;
+int vox_mel_compute_backend(const vox_mel *m, struct vox_backend *be, const float *x, size_t n,
+                            vox_mel_pad pad, float *out, vox_error *err);
+
 /* The Slaney filter bank as used, [n_mels][n_fft/2 + 1] float (row m = filter m). */
 const float *vox_mel_filters(const vox_mel *m);
 

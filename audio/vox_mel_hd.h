@@ -1,5 +1,6 @@
 /* vox_mel_hd.h - per-element math of the Voxtral log-mel front end, shared by the CPU code
- * (audio/mel.c) and a future cuFFT twin. Every helper is `static inline VOX_HD` (from
+ * (audio/mel.c, the CPU backend's logmel op, vox_ref_logmel) and its cuFFT twin
+ * (kernels/cuda/logmel_cuda.cu). Every helper is `static inline VOX_HD` (from
  * kernels/vox_hd.h), so the CPU tests exercise exactly the arithmetic a GPU kernel would run.
  *
  * The filter-bank helpers work in double (the bank is built once, in double, then rounded to

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vox_hd.h"
+#include "../audio/vox_mel_hd.h"
 
 float vox_ref_mat_get(const vox_mat *w, int64_t r, int64_t c) {
     int64_t i = r * w->cols + c;
@@ -242,4 +243,34 @@ void vox_ref_argmax(int32_t *out_host, const float *x, int rows, int cols) {
         }
         out_host[r] = best < 0 ? 0 : best;
     }
+}
+
+void vox_ref_logmel(float *y, const float *x, int n_frames, int hop, int n_fft,
+                    const float *window, const float *filters, int n_mels, float log_floor) {
+    const double two_pi = 6.283185307179586476925286766559;
+    int n_bins = n_fft / 2 + 1;
+    double *e = malloc(sizeof(double) * (size_t)n_mels);
+    for (int g = 0; g < n_frames; g++) {
+        float *yr = y + (int64_t)g * n_mels;
+        if (!e) {
+            for (int m = 0; m < n_mels; m++) yr[m] = NAN;
+            continue;
+        }
+        const float *xf = x + (int64_t)g * hop;
+        for (int m = 0; m < n_mels; m++) e[m] = 0.0;
+        for (int k = 0; k < n_bins; k++) {
+            double re = 0.0, im = 0.0;
+            for (int i = 0; i < n_fft; i++) {
+                double v = (double)window[i] * (double)xf[i];
+                /* angle from (i k) mod n_fft: exact argument reduction */
+                double a = two_pi * (double)(((int64_t)i * k) % n_fft) / (double)n_fft;
+                re += v * cos(a);
+                im -= v * sin(a);
+            }
+            double p = re * re + im * im;
+            for (int m = 0; m < n_mels; m++) e[m] += (double)filters[(int64_t)m * n_bins + k] * p;
+        }
+        for (int m = 0; m < n_mels; m++) yr[m] = vox_mel_log_scale((float)e[m], log_floor);
+    }
+    free(e);
 }

@@ -135,6 +135,17 @@ typedef struct vox_backend_ops {
     int (*embed)(vox_backend *be, float *y, const vox_mat *table, const int32_t *ids_host, int n);
     /* out_host[r] = index of the largest x[r][c] (first on ties; NaN never wins). */
     int (*argmax)(vox_backend *be, int32_t *out_host, const float *x, int rows, int cols);
+    /* Log-mel spectrogram (the Voxtral front end, audio/vox_mel.h, as one op). x is an already
+     * padded signal of at least (n_frames - 1) * hop + n_fft samples; frame g is
+     * x[g*hop .. g*hop + n_fft) (center=False framing: the caller pads). Per frame:
+     * v_i = window[i] x[g*hop + i] (window[n_fft], e.g. periodic Hann), X = the n_fft-point real
+     * FFT of v (n_bins = n_fft/2 + 1 bins), p_k = |X_k|^2 (vox_mel_power),
+     * e_m = sum_k filters[m][k] p_k in float, k ascending, terms with a zero weight skipped
+     * (filters[n_mels][n_bins]), y[g][m] = vox_mel_log_scale(e_m, log_floor) (audio/vox_mel_hd.h).
+     * window and filters are backend memory (the caller uploads them once). y[n_frames][n_mels]
+     * must not alias x. n_frames == 0 is a no-op. */
+    int (*logmel)(vox_backend *be, float *y, const float *x, int n_frames, int hop, int n_fft,
+                  const float *window, const float *filters, int n_mels, float log_floor);
 } vox_backend_ops;
 
 struct vox_backend {

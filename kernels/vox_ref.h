@@ -94,6 +94,13 @@ int vox_ref_embed(float *y, const vox_mat *table, const int32_t *ids_host, int n
  * only NaN gives 0. */
 void vox_ref_argmax(int32_t *out_host, const float *x, int rows, int cols);
 
+/* The logmel op (vox_backend.h) by a direct O(n_fft^2) DFT in double: frame g of the padded
+ * x is windowed in double, X_k = sum_i v_i e^{-2 pi i k i / n_fft} for k <= n_fft/2, the
+ * power |X_k|^2 and the mel sum sum_k filters[m][k] |X_k|^2 are in double, and only the
+ * result goes through vox_mel_log_scale((float)e, log_floor). Independent of FFTW. */
+void vox_ref_logmel(float *y, const float *x, int n_frames, int hop, int n_fft,
+                    const float *window, const float *filters, int n_mels, float log_floor);
+
 #ifdef __cplusplus
 }
 #endif

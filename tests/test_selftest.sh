@@ -11,7 +11,7 @@ passes=0
 ok() { passes=$((passes + 1)); }
 bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
-OPS="memory matmul rmsnorm rope kv_write attention attention_alibi swiglu silu gelu softmax add mul scale mul_rows conv1d conv_transpose1d embed argmax"
+OPS="memory matmul rmsnorm rope kv_write attention attention_alibi swiglu silu gelu softmax add mul scale mul_rows conv1d conv_transpose1d embed argmax logmel"
 
 # every op has exactly one PASS line in $1 (the output)
 check_ops() {
@@ -21,7 +21,7 @@ check_ops() {
         if [ "$n" = 1 ]; then ok; else bad "$what: no single PASS line for op '$op'"; fi
     done
     n=$(grep -cE " (PASS|FAIL)$" <<<"$out")
-    [ "$n" = 19 ] && ok || bad "$what: $n result lines, expected 19"
+    [ "$n" = 20 ] && ok || bad "$what: $n result lines, expected 20"
 }
 
 # --help

@@ -9,7 +9,7 @@
  *
  * Output: the backend's describe() line, then one line per op (memory, matmul, rmsnorm, rope,
  * kv_write, attention, attention_alibi, swiglu, silu, gelu, softmax, add, mul, scale, mul_rows, conv1d,
- * conv_transpose1d, embed, argmax): cases run, max abs error, max rel error (over elements
+ * conv_transpose1d, embed, argmax, logmel): cases run, max abs error, max rel error (over elements
  * with |expected| > 1e-6), the tolerance, PASS or FAIL. Argument-error paths (bad dtype, ids
  * out of range, out-of-order ring writes, evicted ring) are checked on the op's line.
  *
@@ -24,6 +24,8 @@
  *   rope                              k 1e-6 (|a| + |b|) per pair
  *   attention, attention_alibi        k 3e-5 absolute (values in [-1, 1])
  *   memory, kv_write, embed, argmax   exact
+ *   logmel                            k 2e-5 absolute (features = log10(energy) / 4 of white
+ *                                     noise; the reference is a direct DFT in double)
  * When the CPU backend runs its AVX-512 BF16 matvec (describe() says "matvec avx512bf16"), each
  * fp32 activation is split into two bf16 (hi + lo, 16 significant bits), so each product may
  * be off by 2^-16 |x w| more: the dot-product tolerances get that slack (as in test_ops.c). */
@@ -37,6 +39,8 @@
 #include "vox_backend.h"
 #include "cpu/vox_blas.h"
 #include "vox_hd.h"
+#include "vox_mel.h"
+#include "vox_mel_hd.h"
 #include "vox_ref.h"
 
 #define U24 5.9604644775390625e-8 /* 2^-24 */
@@ -901,6 +905,61 @@ static void test_argmax(st_t *st, result *r) {
     }
 }
 
+/* ---- logmel ---- */
+
+static void test_logmel(st_t *st, result *r) {
+    static const struct {
+        int n_fft, hop, n_mels, frames, real_bank;
+    } sh[] = {{400, 160, 128, 37, 1}, {16, 4, 3, 9, 0}, {15, 5, 4, 7, 0}, {97, 31, 6, 700, 0},
+              {512, 128, 40, 5, 0}};
+    vox_backend *be = st->be;
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        int nf = sh[s].n_fft, hop = sh[s].hop, nm = sh[s].n_mels, T = sh[s].frames;
+        int nb = nf / 2 + 1;
+        int64_t nx = (int64_t)(T - 1) * hop + nf;
+        float *x = falloc(nx), *win = falloc(nf), *fb = falloc((int64_t)nm * nb);
+        float *y = falloc((int64_t)T * nm), *ex = falloc((int64_t)T * nm);
+        fill(&st->rng, x, nx, 1.0f);
+        for (int64_t i = 0; i < nx && i < 2 * nf; i++) x[i] = 0.0f; /* frames at the floor */
+        for (int i = 0; i < nf; i++) win[i] = vox_mel_hann(i, nf);
+        vox_mel *mel = NULL;
+        if (sh[s].real_bank) { /* the Voxtral Slaney bank (16 kHz, 0..8 kHz) */
+            vox_mel_config cfg = {16000, nf, hop, nm, 0.0, 8000.0, 1.5};
+            vox_error e = {0};
+            mel = vox_mel_new(&cfg, &e);
+            if (!mel) fail(r, "vox_mel_new: %s", e.msg);
+            else memcpy(fb, vox_mel_filters(mel), sizeof(float) * (size_t)nm * (size_t)nb);
+        } else { /* banded random filters */
+            for (int m = 0; m < nm; m++) {
+                int lo = (int)(rng_u64(&st->rng) % (uint64_t)nb), len = 1 + m % 5;
+                for (int k = lo; k < lo + len && k < nb; k++)
+                    fb[(int64_t)m * nb + k] = 0.5f + 0.5f * rng_uni(&st->rng);
+            }
+        }
+        float lfloor = -6.5f;
+        dset d = {be, {0}, 0, 0};
+        float *dx = dput(&d, x, (size_t)nx * 4), *dw = dput(&d, win, (size_t)nf * 4);
+        float *df = dput(&d, fb, (size_t)nm * nb * 4), *dy = dput(&d, NULL, (size_t)T * nm * 4);
+        if (!d.failed) {
+            check_rc(r, be, be->ops->logmel(be, dy, dx, T, hop, nf, dw, df, nm, lfloor), "logmel");
+            dget(&d, y, dy, (size_t)T * nm * 4);
+            int rc = be->ops->logmel(be, dy, dx, T, hop, 1, dw, df, nm, lfloor);
+            r->cases++;
+            if (rc != VOX_ERR_ARG) fail(r, "logmel n_fft 1: rc %d, expected VOX_ERR_ARG", rc);
+        }
+        int bad = dfinish(&d, r, "logmel");
+        if (st->cpu) check_rc(r, st->cpu, st->cpu->ops->logmel(st->cpu, ex, x, T, hop, nf, win, fb,
+                                                               nm, lfloor), "logmel (cpu)");
+        else vox_ref_logmel(ex, x, T, hop, nf, win, fb, nm, lfloor);
+        char what[80];
+        snprintf(what, sizeof what, "n_fft=%d hop=%d mels=%d frames=%d%s", nf, hop, nm, T,
+                 sh[s].real_bank ? " slaney" : "");
+        if (!bad) cmp(st, r, what, y, ex, (int64_t)T * nm, 0.0, st->k * 2e-5, NULL, 0);
+        vox_mel_free(mel);
+        free(x), free(win), free(fb), free(y), free(ex);
+    }
+}
+
 /* ---- main ---- */
 
 static void usage(FILE *f) {
@@ -993,6 +1052,7 @@ int main(int argc, char **argv) {
         {"conv_transpose1d", "k((K+2)u*sum|xw| + 1e-6)", 0, 0, 0, 0, ""},
         {"embed", "exact", 0, 0, 0, 0, ""},
         {"argmax", "exact", 0, 0, 0, 0, ""},
+        {"logmel", "k*2e-5 abs", 0, 0, 0, 0, ""},
     };
     int n_res = (int)(sizeof res / sizeof res[0]);
     test_memory(&st, &res[0]);
@@ -1013,6 +1073,7 @@ int main(int argc, char **argv) {
     test_convt(&st, &res[16]);
     test_embed(&st, &res[17]);
     test_argmax(&st, &res[18]);
+    test_logmel(&st, &res[19]);
 
     printf("tolerance k = %g (%s), u = 2^-24, bf16 matvec slack %g, seed %llu\n", st.k,
            st.cpu ? "two backends compared" : "against the reference", st.slack,

@@ -125,6 +125,8 @@ static void cpu_destroy(vox_backend *be) {
         cpu_scratch_free(&im->col);
         cpu_scratch_free(&im->att);
         cpu_scratch_free(&im->xbf);
+        cpu_scratch_free(&im->mel);
+        cpu_fft_plans_free(im);
         free(im);
     }
     free(be);
@@ -204,6 +206,7 @@ static const vox_backend_ops cpu_ops = {
     .conv_transpose1d = cpu_conv_transpose1d,
     .embed = cpu_embed,
     .argmax = cpu_argmax,
+    .logmel = cpu_logmel,
 };
 
 vox_backend *vox_cpu_backend_create(int n_threads, vox_error *err) {

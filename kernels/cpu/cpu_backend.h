@@ -16,6 +16,8 @@ typedef struct cpu_scratch {
     size_t cap; /* floats */
 } cpu_scratch;
 
+#define CPU_FFT_PLANS 4 /* FFTW plans kept by logmel (cpu_impl.fft) */
+
 typedef struct cpu_impl {
     vox_pool *pool;
     int n_workers;    /* vox_pool_size(pool) */
@@ -25,6 +27,12 @@ typedef struct cpu_impl {
     cpu_scratch col;  /* im2col (conv1d) and column buffers (conv_transpose1d) */
     cpu_scratch att;  /* attention: n_workers slices */
     cpu_scratch xbf;  /* gemv: bf16 hi/lo split of the activations */
+    cpu_scratch mel;  /* logmel: filter spans, then n_workers FFT slices */
+    struct {
+        void *plan; /* fftwf_plan (r2c of size n), owned; NULL when the slot is free */
+        int n;
+    } fft[CPU_FFT_PLANS]; /* logmel: cached FFTW plans, one per n_fft */
+    unsigned fft_next; /* logmel: next slot to replace when all are taken */
     /* block sizes (floats) of the converted-weight and im2col/col2im buffers; set at creation
      * (CPU_WBLOCK_FLOATS, CPU_COL_FLOATS); tests shrink them to exercise the block loops */
     size_t wblock_floats, col_floats;
@@ -83,5 +91,9 @@ int cpu_mul_rows(vox_backend *be, float *y, const float *x, const float *s, int6
                  int64_t cols);
 int cpu_embed(vox_backend *be, float *y, const vox_mat *table, const int32_t *ids_host, int n);
 int cpu_argmax(vox_backend *be, int32_t *out_host, const float *x, int rows, int cols);
+int cpu_logmel(vox_backend *be, float *y, const float *x, int n_frames, int hop, int n_fft,
+               const float *window, const float *filters, int n_mels, float log_floor);
+/* Destroy the cached FFTW plans (under vox_fftw_planner_lock); logmel_cpu.c. */
+void cpu_fft_plans_free(cpu_impl *im);
 
 #endif /* VOX_CPU_BACKEND_H */

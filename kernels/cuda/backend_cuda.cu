@@ -121,6 +121,8 @@ static void cu_destroy(vox_backend *be) {
         scratch_free(&im->att);
         scratch_free(&im->ids);
         scratch_free(&im->idx);
+        scratch_free(&im->mel);
+        cu_fft_plans_free(im);
         if (im->blas) (void)cublasDestroy(im->blas);
         if (im->stream) (void)cudaStreamDestroy(im->stream);
         free(im);
@@ -205,7 +207,7 @@ static const vox_backend_ops cu_ops = {
     cu_copy,      cu_zero,     cu_sync,      cu_matmul,   cu_rmsnorm, cu_rope,
     cu_kv_write,  cu_attention, cu_attention_alibi, cu_swiglu,   cu_silu,     cu_gelu,
     cu_softmax,   cu_add,      cu_mul,      cu_scale,    cu_mul_rows, cu_conv1d,
-    cu_conv_transpose1d,       cu_embed,     cu_argmax,
+    cu_conv_transpose1d,       cu_embed,     cu_argmax,   cu_logmel,
 };
 
 extern "C" __attribute__((visibility("default"))) vox_backend *

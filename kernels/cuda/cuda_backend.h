@@ -10,6 +10,7 @@
 #define VOX_CUDA_BACKEND_H
 
 #include <cublas_v2.h>
+#include <cufft.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,9 @@ struct cu_scratch {
     size_t cap; /* bytes */
 };
 
+#define CU_FFT_PLANS 4   /* cuFFT plans kept by logmel (cu_impl.fft) */
+#define CU_MEL_BATCH 512 /* frames per logmel chunk (fewer for n_fft > 8192) */
+
 struct cu_impl {
     int device;
     int n_sm;              /* multiprocessors (sizes the attention key splits) */
@@ -43,6 +47,12 @@ struct cu_impl {
     cu_scratch att;        /* attention partials of the key splits */
     cu_scratch ids;        /* embed: the ids, uploaded */
     cu_scratch idx;        /* argmax: the indices before download */
+    cu_scratch mel;        /* logmel: windowed frames, spectra and powers of one chunk */
+    struct {
+        cufftHandle plan;  /* batched R2C of size n (batch rows), owned */
+        int n, batch;      /* n == 0: free slot */
+    } fft[CU_FFT_PLANS];   /* logmel: cached cuFFT plans */
+    unsigned fft_next;     /* logmel: next slot to replace when all are taken */
     size_t wblock_floats;  /* floats per converted weight block (CU_WBLOCK_FLOATS) */
     size_t col_floats;     /* floats per im2col / column chunk (CU_COL_FLOATS) */
     char desc[768];
@@ -112,5 +122,9 @@ int cu_mul_rows(vox_backend *be, float *y, const float *x, const float *s, int64
                 int64_t cols);
 int cu_embed(vox_backend *be, float *y, const vox_mat *table, const int32_t *ids_host, int n);
 int cu_argmax(vox_backend *be, int32_t *out_host, const float *x, int rows, int cols);
+int cu_logmel(vox_backend *be, float *y, const float *x, int n_frames, int hop, int n_fft,
+              const float *window, const float *filters, int n_mels, float log_floor);
+/* Destroy the cached cuFFT plans (logmel_cuda.cu). */
+void cu_fft_plans_free(cu_impl *im);
 
 #endif /* VOX_CUDA_BACKEND_H */

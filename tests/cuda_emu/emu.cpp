@@ -12,6 +12,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include "cufft.h"
 
 emu_idx emu_block_idx;
 dim3 emu_block_dim, emu_grid_dim;
@@ -229,4 +230,48 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperatio
             *cij = be == 0.0f ? al * s : al * s + be * *cij; /* beta 0: C is not read */
         }
     return CUBLAS_STATUS_SUCCESS;
+}
+
+/* ---- cuFFT: basic layout only (inembed/onembed NULL), rank 1, R2C ---- */
+
+struct emu_fft {
+    int n, batch;
+};
+cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *inembed, int, int,
+                          int *onembed, int, int, cufftType type, int batch) {
+    if (rank != 1 || !n || n[0] < 1 || inembed || onembed || type != CUFFT_R2C || batch < 1)
+        return CUFFT_INVALID_VALUE;
+    emu_fft *f = (emu_fft *)malloc(sizeof *f);
+    if (!f) return CUFFT_ALLOC_FAILED;
+    f->n = n[0];
+    f->batch = batch;
+    *plan = f;
+    return CUFFT_SUCCESS;
+}
+cufftResult cufftSetStream(cufftHandle plan, cudaStream_t) {
+    return plan ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN;
+}
+cufftResult cufftExecR2C(cufftHandle plan, cufftReal *in, cufftComplex *out) {
+    if (!plan) return CUFFT_INVALID_PLAN;
+    const int n = plan->n, nb = n / 2 + 1;
+    const double two_pi = 6.283185307179586476925286766559;
+    for (int b = 0; b < plan->batch; b++) {
+        const float *x = in + (size_t)b * n;
+        cufftComplex *X = out + (size_t)b * nb;
+        for (int k = 0; k < nb; k++) {
+            double re = 0.0, im = 0.0;
+            for (int i = 0; i < n; i++) {
+                double a = two_pi * (double)(((int64_t)i * k) % n) / (double)n;
+                re += (double)x[i] * cos(a);
+                im -= (double)x[i] * sin(a);
+            }
+            X[k].x = (float)re;
+            X[k].y = (float)im;
+        }
+    }
+    return CUFFT_SUCCESS;
+}
+cufftResult cufftDestroy(cufftHandle plan) {
+    free(plan);
+    return CUFFT_SUCCESS;
 }
