@@ -126,7 +126,7 @@ static void bias_rows(void *vc, int64_t b, int64_t e) {
     }
 }
 
-#define GEMV_CHUNKED_MAX_N 16
+#define GEMV_CHUNKED_MAX_N 32
 
 /* matmul without argument checks (also used by conv1d). */
 static int matmul_impl(vox_backend *be, float *y, const float *x, const vox_mat *w,
@@ -134,7 +134,8 @@ static int matmul_impl(vox_backend *be, float *y, const float *x, const vox_mat 
     cpu_impl *im = cpu_of(be);
     /* bf16/f16 weights with a few rows: chunks of <= VOX_GEMV_MAX_N rows through the gemv read
      * the weights ceil(n / 8) times, less traffic than converting them to fp32 for sgemm
-     * (read 2 bytes, write 4, read 4 per weight) up to GEMV_CHUNKED_MAX_N rows. */
+     * (read 2 bytes, write 4, read 4 per weight) up to GEMV_CHUNKED_MAX_N rows (measured on
+     * [3072 x 3072] bf16, 2 threads: 3.0 vs 8.1 ms at 12 rows, 7.4 vs 8.3 at 32, 11.7 vs 9.0 at 48). */
     int max_gemv = w->dtype == VOX_DT_F32 ? VOX_GEMV_MAX_N : GEMV_CHUNKED_MAX_N;
     if (n <= max_gemv) {
         int chunks = (n + VOX_GEMV_MAX_N - 1) / VOX_GEMV_MAX_N;
