@@ -36,81 +36,11 @@
 #include "vox_hd.h"
 #include "vox_ref.h"
 #include "vox_test.h"
+#include "vox_testdata.h"
 
 #define U24 5.9604644775390625e-8 /* 2^-24 */
 
 static vox_test_state ts;
-
-/* ---- deterministic random numbers (splitmix64) ---- */
-typedef struct {
-    uint64_t s;
-} rng_t;
-static uint64_t rng_u64(rng_t *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static float rng_uni(rng_t *r) { /* [-1, 1) */
-    return (float)((double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-static void fill(rng_t *r, float *x, int64_t n, float amp) {
-    for (int64_t i = 0; i < n; i++) x[i] = amp * rng_uni(r);
-}
-static float *falloc(int64_t n) {
-    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static uint16_t f32_to_f16(float f) {
-    _Float16 h = (_Float16)f;
-    uint16_t b;
-    memcpy(&b, &h, 2);
-    return b;
-}
-
-/* A weight matrix of the given dtype holding (rounded) random values in [-amp, amp]. */
-typedef struct {
-    vox_mat m;
-    void *data;
-} wmat;
-static wmat make_w(rng_t *r, vox_dtype dt, int64_t rows, int64_t cols, float amp) {
-    wmat w;
-    int64_t n = rows * cols;
-    w.data = malloc((size_t)n * vox_dtype_size(dt));
-    if (!w.data) exit(2);
-    for (int64_t i = 0; i < n; i++) {
-        float v = amp * rng_uni(r);
-        if (dt == VOX_DT_F32) ((float *)w.data)[i] = v;
-        else if (dt == VOX_DT_BF16) ((uint16_t *)w.data)[i] = vox_f32_to_bf16(v);
-        else ((uint16_t *)w.data)[i] = f32_to_f16(v);
-    }
-    w.m.data = w.data;
-    w.m.dtype = dt;
-    w.m.rows = rows;
-    w.m.cols = cols;
-    return w;
-}
-/* The element-wise absolute value of w as an f32 matrix (for error bounds). */
-static wmat abs_w(const wmat *w) {
-    wmat a;
-    int64_t n = w->m.rows * w->m.cols;
-    float *d = falloc(n);
-    for (int64_t i = 0; i < n; i++) d[i] = fabsf(vox_ref_mat_get(&w->m, i / w->m.cols, i % w->m.cols));
-    a.data = d;
-    a.m.data = d;
-    a.m.dtype = VOX_DT_F32;
-    a.m.rows = w->m.rows;
-    a.m.cols = w->m.cols;
-    return a;
-}
-static void absv(float *dst, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = fabsf(x[i]);
-}
 
 static const char *dt_name(vox_dtype d) { return vox_dtype_name(d); }
 
@@ -151,7 +81,7 @@ static int close_dot(const char *what, const float *y, const float *ref, const f
 }
 
 /* ---- matmul ---- */
-static void test_matmul(vox_backend *be, rng_t *r) {
+static void test_matmul(vox_backend *be, vox_rng *r) {
     static const vox_dtype dts[] = {VOX_DT_F32, VOX_DT_BF16, VOX_DT_F16};
     static const struct {
         int rows, cols;
@@ -162,16 +92,16 @@ static void test_matmul(vox_backend *be, rng_t *r) {
             for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
                 int n = ns[ni], rows = shapes[s].rows, cols = shapes[s].cols;
                 int use_bias = (ni + s) % 2;
-                wmat w = make_w(r, dts[d], rows, cols, 1.0f);
-                wmat wa = abs_w(&w);
-                float *x = falloc((int64_t)n * cols), *xa = falloc((int64_t)n * cols);
-                float *b = falloc(rows), *ba = falloc(rows);
-                float *y = falloc((int64_t)n * rows), *ref = falloc((int64_t)n * rows);
-                float *absref = falloc((int64_t)n * rows);
-                fill(r, x, (int64_t)n * cols, 1.0f);
-                fill(r, b, rows, 1.0f);
-                absv(xa, x, (int64_t)n * cols);
-                absv(ba, b, rows);
+                vox_test_wmat w = vox_test_wmat_make(r, dts[d], rows, cols, 1.0f);
+                vox_test_wmat wa = vox_test_wmat_abs(&w);
+                float *x = vox_test_falloc((int64_t)n * cols), *xa = vox_test_falloc((int64_t)n * cols);
+                float *b = vox_test_falloc(rows), *ba = vox_test_falloc(rows);
+                float *y = vox_test_falloc((int64_t)n * rows), *ref = vox_test_falloc((int64_t)n * rows);
+                float *absref = vox_test_falloc((int64_t)n * rows);
+                vox_rng_fill(r, x, (int64_t)n * cols, 1.0f);
+                vox_rng_fill(r, b, rows, 1.0f);
+                vox_test_absv(xa, x, (int64_t)n * cols);
+                vox_test_absv(ba, b, rows);
                 int rc = be->ops->matmul(be, y, x, &w.m, use_bias ? b : NULL, n);
                 VOX_CHECK(&ts, rc == VOX_OK, "matmul rc %d: %s", rc, be->err.msg);
                 vox_ref_matmul(ref, x, &w.m, use_bias ? b : NULL, n);
@@ -187,13 +117,13 @@ static void test_matmul(vox_backend *be, rng_t *r) {
      * the last one partial */
     for (size_t d = 0; d < 3; d++) {
         int n = 20, rows = 700, cols = 2001;
-        wmat w = make_w(r, dts[d], rows, cols, 1.0f);
-        wmat wa = abs_w(&w);
-        float *x = falloc((int64_t)n * cols), *xa = falloc((int64_t)n * cols);
-        float *y = falloc((int64_t)n * rows), *ref = falloc((int64_t)n * rows);
-        float *absref = falloc((int64_t)n * rows);
-        fill(r, x, (int64_t)n * cols, 1.0f);
-        absv(xa, x, (int64_t)n * cols);
+        vox_test_wmat w = vox_test_wmat_make(r, dts[d], rows, cols, 1.0f);
+        vox_test_wmat wa = vox_test_wmat_abs(&w);
+        float *x = vox_test_falloc((int64_t)n * cols), *xa = vox_test_falloc((int64_t)n * cols);
+        float *y = vox_test_falloc((int64_t)n * rows), *ref = vox_test_falloc((int64_t)n * rows);
+        float *absref = vox_test_falloc((int64_t)n * rows);
+        vox_rng_fill(r, x, (int64_t)n * cols, 1.0f);
+        vox_test_absv(xa, x, (int64_t)n * cols);
         int rc = be->ops->matmul(be, y, x, &w.m, NULL, n);
         VOX_CHECK(&ts, rc == VOX_OK, "matmul big rc %d: %s", rc, be->err.msg);
         vox_ref_matmul(ref, x, &w.m, NULL, n);
@@ -207,7 +137,7 @@ static void test_matmul(vox_backend *be, rng_t *r) {
 }
 
 /* ---- rmsnorm ---- */
-static void test_rmsnorm(vox_backend *be, rng_t *r) {
+static void test_rmsnorm(vox_backend *be, vox_rng *r) {
     static const struct {
         int n, dim;
     } sh[] = {{1, 7}, {3, 1280}, {5, 3072}, {40, 1000}};
@@ -215,9 +145,9 @@ static void test_rmsnorm(vox_backend *be, rng_t *r) {
         for (int use_w = 0; use_w < 2; use_w++) {
             int n = sh[s].n, dim = sh[s].dim;
             int64_t len = (int64_t)n * dim;
-            float *x = falloc(len), *w = falloc(dim), *y = falloc(len), *ref = falloc(len);
-            fill(r, x, len, 3.0f);
-            fill(r, w, dim, 2.0f);
+            float *x = vox_test_falloc(len), *w = vox_test_falloc(dim), *y = vox_test_falloc(len), *ref = vox_test_falloc(len);
+            vox_rng_fill(r, x, len, 3.0f);
+            vox_rng_fill(r, w, dim, 2.0f);
             int rc = be->ops->rmsnorm(be, y, x, use_w ? w : NULL, n, dim, 1e-5f);
             VOX_CHECK(&ts, rc == VOX_OK, "rmsnorm rc %d: %s", rc, be->err.msg);
             vox_ref_rmsnorm(ref, x, use_w ? w : NULL, n, dim, 1e-5f);
@@ -234,7 +164,7 @@ static void test_rmsnorm(vox_backend *be, rng_t *r) {
 }
 
 /* ---- rope ---- */
-static void test_rope(vox_backend *be, rng_t *r) {
+static void test_rope(vox_backend *be, vox_rng *r) {
     static const struct {
         int n, heads, hd;
         int64_t pos0;
@@ -247,8 +177,8 @@ static void test_rope(vox_backend *be, rng_t *r) {
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         int n = sh[s].n, H = sh[s].heads, hd = sh[s].hd;
         int64_t len = (int64_t)n * H * hd;
-        float *x = falloc(len), *orig = falloc(len), *ref = falloc(len);
-        fill(r, orig, len, 1.0f);
+        float *x = vox_test_falloc(len), *orig = vox_test_falloc(len), *ref = vox_test_falloc(len);
+        vox_rng_fill(r, orig, len, 1.0f);
         memcpy(x, orig, (size_t)len * sizeof(float));
         memcpy(ref, orig, (size_t)len * sizeof(float));
         int rc = be->ops->rope(be, x, n, H, hd, sh[s].pos0, sh[s].theta);
@@ -371,21 +301,21 @@ typedef struct {
 
 /* alibi: run attention_alibi (slopes 2^(-8 (h+1) / heads), as the codec's) against flat_alibi;
  * a cap of 0 then means window + nq (one more key visible). */
-static void run_att_case(vox_backend *be, rng_t *r, const att_case *c, int alibi) {
+static void run_att_case(vox_backend *be, vox_rng *r, const att_case *c, int alibi) {
     int kv_dim = c->n_kv * c->hd, q_dim = c->n_heads * c->hd;
     int64_t cap = c->cap ? c->cap
                          : (int64_t)c->window + (c->nq > c->nq_first ? c->nq : c->nq_first) - 1 +
                                (alibi ? 1 : 0);
-    float *slopes = falloc(c->n_heads);
+    float *slopes = vox_test_falloc(c->n_heads);
     for (int h = 0; h < c->n_heads; h++) slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / c->n_heads);
-    float *K = falloc(c->total * kv_dim), *V = falloc(c->total * kv_dim);
-    fill(r, K, c->total * kv_dim, 1.0f);
-    fill(r, V, c->total * kv_dim, 1.0f);
-    vox_kv kv = {falloc(cap * kv_dim), falloc(cap * kv_dim), cap, kv_dim, 0};
-    vox_kv rkv = {falloc(cap * kv_dim), falloc(cap * kv_dim), cap, kv_dim, 0}; /* for vox_ref */
+    float *K = vox_test_falloc(c->total * kv_dim), *V = vox_test_falloc(c->total * kv_dim);
+    vox_rng_fill(r, K, c->total * kv_dim, 1.0f);
+    vox_rng_fill(r, V, c->total * kv_dim, 1.0f);
+    vox_kv kv = {vox_test_falloc(cap * kv_dim), vox_test_falloc(cap * kv_dim), cap, kv_dim, 0};
+    vox_kv rkv = {vox_test_falloc(cap * kv_dim), vox_test_falloc(cap * kv_dim), cap, kv_dim, 0}; /* for vox_ref */
     int maxq = c->nq > c->nq_first ? c->nq : c->nq_first;
-    float *q = falloc((int64_t)maxq * q_dim), *out = falloc((int64_t)maxq * q_dim);
-    float *exp_flat = falloc((int64_t)maxq * q_dim), *exp_ring = falloc((int64_t)maxq * q_dim);
+    float *q = vox_test_falloc((int64_t)maxq * q_dim), *out = vox_test_falloc((int64_t)maxq * q_dim);
+    float *exp_flat = vox_test_falloc((int64_t)maxq * q_dim), *exp_ring = vox_test_falloc((int64_t)maxq * q_dim);
     float scale = 1.0f / sqrtf((float)c->hd);
     int64_t pos = 0;
     int blocks = 0, checked = 0, bad = 0;
@@ -398,7 +328,7 @@ static void run_att_case(vox_backend *be, rng_t *r, const att_case *c, int alibi
         vox_ref_kv_write(&rkv, K + pos * kv_dim, V + pos * kv_dim, nq, pos);
         if (blocks % c->check_every == 0 || pos + nq >= c->total) {
             /* queries with a spread of magnitudes so softmax is neither flat nor one-hot */
-            fill(r, q, (int64_t)nq * q_dim, 4.0f);
+            vox_rng_fill(r, q, (int64_t)nq * q_dim, 4.0f);
             if (alibi) {
                 rc = be->ops->attention_alibi(be, out, q, nq, pos, &kv, c->n_heads, c->n_kv,
                                               c->hd, c->window, scale, slopes);
@@ -440,7 +370,7 @@ static void run_att_case(vox_backend *be, rng_t *r, const att_case *c, int alibi
     free(exp_flat), free(exp_ring);
 }
 
-static void test_attention(vox_backend *be, rng_t *r) {
+static void test_attention(vox_backend *be, vox_rng *r) {
     static const att_case cases[] = {
         /* name, heads, kv heads, hd, window, cap, total, first block, later blocks, check */
         {"MHA unlimited, nq=1 steps", 4, 4, 16, 0, 64, 40, 1, 1, 1},
@@ -457,9 +387,9 @@ static void test_attention(vox_backend *be, rng_t *r) {
 
     /* error cases: out-of-order write, queries beyond the ring, a ring too small, dims */
     int kv_dim = 8;
-    vox_kv kv = {falloc(4 * kv_dim), falloc(4 * kv_dim), 4, kv_dim, 0};
+    vox_kv kv = {vox_test_falloc(4 * kv_dim), vox_test_falloc(4 * kv_dim), 4, kv_dim, 0};
     float k[3 * 8], v[3 * 8], q[3 * 8], out[3 * 8];
-    fill(r, k, 24, 1), fill(r, v, 24, 1), fill(r, q, 24, 1);
+    vox_rng_fill(r, k, 24, 1), vox_rng_fill(r, v, 24, 1), vox_rng_fill(r, q, 24, 1);
     int rc = be->ops->kv_write(be, &kv, k, v, 2, 1);
     VOX_CHECK(&ts, rc == VOX_ERR_ARG && kv.end == 0, "kv_write with a gap: rc %d end %lld", rc,
               (long long)kv.end);
@@ -487,7 +417,7 @@ static void test_attention(vox_backend *be, rng_t *r) {
     free(kv.k), free(kv.v);
 }
 
-static void test_attention_alibi(vox_backend *be, rng_t *r) {
+static void test_attention_alibi(vox_backend *be, vox_rng *r) {
     static const att_case cases[] = {
         /* name, heads, kv heads, hd, window, cap, total, first block, later blocks, check */
         {"alibi codec-like MHA hd64 window 16, chunks of 8", 8, 8, 64, 16, 0, 150, 8, 8, 1},
@@ -502,7 +432,7 @@ static void test_attention_alibi(vox_backend *be, rng_t *r) {
      * window 2: query 5 sees keys 3, 4, 5 with weights 1/4, 1/2, 1, so the output is
      * (3/4 + 4/2 + 5) / (7/4) = 31/7 */
     {
-        vox_kv kv = {falloc(3), falloc(3), 3, 1, 0};
+        vox_kv kv = {vox_test_falloc(3), vox_test_falloc(3), 3, 1, 0};
         float kk[6] = {0}, vv[6] = {0, 1, 2, 3, 4, 5}, q0 = 0.0f, o = 0.0f;
         float slope = 0.69314718055994531f;
         int rc = be->ops->kv_write(be, &kv, kk, vv, 6, 0);
@@ -519,13 +449,13 @@ static void test_attention_alibi(vox_backend *be, rng_t *r) {
 }
 
 /* ---- mul_rows ---- */
-static void test_mul_rows(vox_backend *be, rng_t *r) {
+static void test_mul_rows(vox_backend *be, vox_rng *r) {
     static const int64_t sh[][2] = {{1, 1}, {1, 9}, {5, 3}, {33, 1024}, {129, 777}};
     for (size_t si = 0; si < sizeof sh / sizeof sh[0]; si++) {
         int64_t rows = sh[si][0], cols = sh[si][1], n = rows * cols;
-        float *x = falloc(n), *sv = falloc(cols), *y = falloc(n), *want = falloc(n);
-        fill(r, x, n, 8.0f);
-        fill(r, sv, cols, 2.0f);
+        float *x = vox_test_falloc(n), *sv = vox_test_falloc(cols), *y = vox_test_falloc(n), *want = vox_test_falloc(n);
+        vox_rng_fill(r, x, n, 8.0f);
+        vox_rng_fill(r, sv, cols, 2.0f);
         for (int64_t i = 0; i < rows; i++)
             for (int64_t c = 0; c < cols; c++) want[i * cols + c] = x[i * cols + c] * sv[c];
         int rc = be->ops->mul_rows(be, y, x, sv, rows, cols);
@@ -548,13 +478,13 @@ static void test_mul_rows(vox_backend *be, rng_t *r) {
 }
 
 /* ---- element-wise ---- */
-static void test_elementwise(vox_backend *be, rng_t *r) {
+static void test_elementwise(vox_backend *be, vox_rng *r) {
     static const int64_t ns[] = {1, 7, 1000, 100003};
     for (size_t s = 0; s < 4; s++) {
         int64_t n = ns[s];
-        float *a = falloc(n), *b = falloc(n), *y = falloc(n), *ref = falloc(n), *t = falloc(n);
-        fill(r, a, n, 8.0f);
-        fill(r, b, n, 8.0f);
+        float *a = vox_test_falloc(n), *b = vox_test_falloc(n), *y = vox_test_falloc(n), *ref = vox_test_falloc(n), *t = vox_test_falloc(n);
+        vox_rng_fill(r, a, n, 8.0f);
+        vox_rng_fill(r, b, n, 8.0f);
         char what[64];
 #define EW_CHECK(NAME, CALL, REFCALL, INPLACE_CALL)                                          \
     do {                                                                                     \
@@ -593,14 +523,14 @@ static void test_elementwise(vox_backend *be, rng_t *r) {
 }
 
 /* ---- softmax ---- */
-static void test_softmax(vox_backend *be, rng_t *r) {
+static void test_softmax(vox_backend *be, vox_rng *r) {
     static const struct {
         int rows, cols;
     } sh[] = {{1, 1}, {3, 17}, {64, 500}, {2, 131072}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         int64_t len = (int64_t)sh[s].rows * sh[s].cols;
-        float *x = falloc(len), *y = falloc(len), *ref = falloc(len);
-        fill(r, x, len, 20.0f);
+        float *x = vox_test_falloc(len), *y = vox_test_falloc(len), *ref = vox_test_falloc(len);
+        vox_rng_fill(r, x, len, 20.0f);
         int rc = be->ops->softmax(be, y, x, sh[s].rows, sh[s].cols);
         VOX_CHECK(&ts, rc == VOX_OK, "softmax rc %d", rc);
         vox_ref_softmax(ref, x, sh[s].rows, sh[s].cols);
@@ -615,7 +545,7 @@ static void test_softmax(vox_backend *be, rng_t *r) {
 }
 
 /* ---- conv1d and conv_transpose1d ---- */
-static void test_conv(vox_backend *be, rng_t *r) {
+static void test_conv(vox_backend *be, vox_rng *r) {
     static const vox_dtype dts[] = {VOX_DT_F32, VOX_DT_BF16, VOX_DT_F16};
     static const struct {
         int c_in, c_out, k;
@@ -628,16 +558,16 @@ static void test_conv(vox_backend *be, rng_t *r) {
                     int c_in = ch[c].c_in, c_out = ch[c].c_out, k = ch[c].k, t_in = t_ins[ti];
                     vox_dtype dt = dts[(c + ti + (size_t)pad) % 3];
                     int t_out = vox_ref_conv1d_out_len(t_in, k, stride, pad);
-                    wmat w = make_w(r, dt, c_out, (int64_t)c_in * k, 1.0f);
-                    wmat wa = abs_w(&w);
-                    float *x = falloc((int64_t)t_in * c_in), *xa = falloc((int64_t)t_in * c_in);
-                    float *b = falloc(c_out), *ba = falloc(c_out);
+                    vox_test_wmat w = vox_test_wmat_make(r, dt, c_out, (int64_t)c_in * k, 1.0f);
+                    vox_test_wmat wa = vox_test_wmat_abs(&w);
+                    float *x = vox_test_falloc((int64_t)t_in * c_in), *xa = vox_test_falloc((int64_t)t_in * c_in);
+                    float *b = vox_test_falloc(c_out), *ba = vox_test_falloc(c_out);
                     int64_t ny = (int64_t)t_out * c_out;
-                    float *y = falloc(ny + 1), *ref = falloc(ny + 1), *absref = falloc(ny + 1);
-                    fill(r, x, (int64_t)t_in * c_in, 1.0f);
-                    fill(r, b, c_out, 1.0f);
-                    absv(xa, x, (int64_t)t_in * c_in);
-                    absv(ba, b, c_out);
+                    float *y = vox_test_falloc(ny + 1), *ref = vox_test_falloc(ny + 1), *absref = vox_test_falloc(ny + 1);
+                    vox_rng_fill(r, x, (int64_t)t_in * c_in, 1.0f);
+                    vox_rng_fill(r, b, c_out, 1.0f);
+                    vox_test_absv(xa, x, (int64_t)t_in * c_in);
+                    vox_test_absv(ba, b, c_out);
                     y[ny] = 12345.0f; /* guard after the output */
                     int use_b = (int)(ti % 2);
                     int rc = be->ops->conv1d(be, y, x, &w.m, use_b ? b : NULL, t_in, c_in, c_out,
@@ -668,18 +598,18 @@ static void test_conv(vox_backend *be, rng_t *r) {
             int c_in = tc[c].c_in, c_out = tc[c].c_out, k = tc[c].k, s = tc[c].stride;
             int t_in = tt[ti], t_out = (t_in - 1) * s + k;
             vox_dtype dt = dts[(c + ti) % 3];
-            wmat w = make_w(r, dt, c_in, (int64_t)c_out * k, 1.0f);
-            wmat wa = abs_w(&w);
-            float *x = falloc((int64_t)t_in * c_in), *xa = falloc((int64_t)t_in * c_in);
-            float *b = falloc(c_out), *ba = falloc(c_out);
+            vox_test_wmat w = vox_test_wmat_make(r, dt, c_in, (int64_t)c_out * k, 1.0f);
+            vox_test_wmat wa = vox_test_wmat_abs(&w);
+            float *x = vox_test_falloc((int64_t)t_in * c_in), *xa = vox_test_falloc((int64_t)t_in * c_in);
+            float *b = vox_test_falloc(c_out), *ba = vox_test_falloc(c_out);
             int64_t ny = (int64_t)t_out * c_out;
-            float *y = falloc(ny + 1), *ref = falloc(ny), *absref = falloc(ny);
-            fill(r, x, (int64_t)t_in * c_in, 1.0f);
-            fill(r, b, c_out, 1.0f);
-            fill(r, y, ny, 100.0f); /* garbage: the op must overwrite, not accumulate */
+            float *y = vox_test_falloc(ny + 1), *ref = vox_test_falloc(ny), *absref = vox_test_falloc(ny);
+            vox_rng_fill(r, x, (int64_t)t_in * c_in, 1.0f);
+            vox_rng_fill(r, b, c_out, 1.0f);
+            vox_rng_fill(r, y, ny, 100.0f); /* garbage: the op must overwrite, not accumulate */
             y[ny] = 12345.0f;
-            absv(xa, x, (int64_t)t_in * c_in);
-            absv(ba, b, c_out);
+            vox_test_absv(xa, x, (int64_t)t_in * c_in);
+            vox_test_absv(ba, b, c_out);
             int use_b = (int)((c + ti) % 2);
             int rc = be->ops->conv_transpose1d(be, y, x, &w.m, use_b ? b : NULL, t_in, c_in,
                                                c_out, k, s);
@@ -722,13 +652,13 @@ static void test_conv(vox_backend *be, rng_t *r) {
 }
 
 /* ---- embed ---- */
-static void test_embed(vox_backend *be, rng_t *r) {
+static void test_embed(vox_backend *be, vox_rng *r) {
     static const vox_dtype dts[] = {VOX_DT_F32, VOX_DT_BF16, VOX_DT_F16};
     for (size_t d = 0; d < 3; d++) {
         int rows = 50, cols = 37, n = 6;
-        wmat t = make_w(r, dts[d], rows, cols, 2.0f);
+        vox_test_wmat t = vox_test_wmat_make(r, dts[d], rows, cols, 2.0f);
         int32_t ids[6] = {0, 49, 7, 7, 23, 1};
-        float *y = falloc((int64_t)n * cols), *ref = falloc((int64_t)n * cols);
+        float *y = vox_test_falloc((int64_t)n * cols), *ref = vox_test_falloc((int64_t)n * cols);
         int rc = be->ops->embed(be, y, &t.m, ids, n);
         VOX_CHECK(&ts, rc == VOX_OK, "embed rc %d: %s", rc, be->err.msg);
         int rrc = vox_ref_embed(ref, &t.m, ids, n);
@@ -762,7 +692,7 @@ static void test_embed(vox_backend *be, rng_t *r) {
 }
 
 /* ---- argmax ---- */
-static void test_argmax(vox_backend *be, rng_t *r) {
+static void test_argmax(vox_backend *be, vox_rng *r) {
     float x[5 * 6] = {
         1, 3, 3, 2, 3, 0,                            /* tie: first 3 at 1 */
         NAN, -5, -4, NAN, -4, -9,                    /* NaN first: -4 at 2 */
@@ -781,8 +711,8 @@ static void test_argmax(vox_backend *be, rng_t *r) {
     rc = be->ops->argmax(be, out, neg, 1, 3);
     VOX_CHECK(&ts, rc == VOX_OK && out[0] == 0, "argmax all -inf: %d", out[0]);
     int rows = 7, cols = 131072;
-    float *big = falloc((int64_t)rows * cols);
-    fill(r, big, (int64_t)rows * cols, 10.0f);
+    float *big = vox_test_falloc((int64_t)rows * cols);
+    vox_rng_fill(r, big, (int64_t)rows * cols, 10.0f);
     int32_t bo[7], br[7];
     be->ops->argmax(be, bo, big, rows, cols);
     vox_ref_argmax(br, big, rows, cols);
@@ -828,7 +758,7 @@ static void test_memory(vox_backend *be) {
 }
 
 static void run_all(vox_backend *be, uint64_t seed) {
-    rng_t r = {seed};
+    vox_rng r = {seed};
     printf("backend: %s\n", be->ops->describe(be));
     fflush(stdout);
     test_memory(be);

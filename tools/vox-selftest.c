@@ -42,26 +42,12 @@
 #include "vox_mel.h"
 #include "vox_mel_hd.h"
 #include "vox_ref.h"
+#include "vox_testdata.h"
 
 #define U24 5.9604644775390625e-8 /* 2^-24 */
 
-/* ---- deterministic random numbers (splitmix64) ---- */
+/* Random inputs come from vox_testdata.h (splitmix64, shared with tests/test_ops.c). */
 
-typedef struct {
-    uint64_t s;
-} rng_t;
-static uint64_t rng_u64(rng_t *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static float rng_uni(rng_t *r) { /* [-1, 1) */
-    return (float)((double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-static void fill(rng_t *r, float *x, int64_t n, float amp) {
-    for (int64_t i = 0; i < n; i++) x[i] = amp * rng_uni(r);
-}
 static void *xcalloc(int64_t n, size_t sz) {
     void *p = calloc((size_t)(n > 0 ? n : 1), sz);
     if (!p) {
@@ -69,14 +55,6 @@ static void *xcalloc(int64_t n, size_t sz) {
         exit(2);
     }
     return p;
-}
-static float *falloc(int64_t n) { return xcalloc(n, sizeof(float)); }
-
-static uint16_t f32_to_f16(float f) {
-    _Float16 h = (_Float16)f;
-    uint16_t b;
-    memcpy(&b, &h, 2);
-    return b;
 }
 
 /* ---- results: one per op ---- */
@@ -92,7 +70,7 @@ typedef struct {
 typedef struct {
     vox_backend *be;  /* under test */
     vox_backend *cpu; /* expectation backend, or NULL: reference loops */
-    rng_t rng;
+    vox_rng rng;
     int verbose;
     double k;     /* tolerance multiplier */
     double slack; /* extra relative slack per product of the CPU's AVX-512 BF16 matvec */
@@ -184,44 +162,8 @@ static int dfinish(dset *d, result *r, const char *what) {
 
 /* ---- weights ---- */
 
-typedef struct {
-    vox_mat m; /* host */
-    void *data;
-} wmat;
-static wmat make_w(rng_t *r, vox_dtype dt, int64_t rows, int64_t cols, float amp) {
-    wmat w;
-    int64_t n = rows * cols;
-    w.data = xcalloc(n, vox_dtype_size(dt));
-    for (int64_t i = 0; i < n; i++) {
-        float v = amp * rng_uni(r);
-        if (dt == VOX_DT_F32) ((float *)w.data)[i] = v;
-        else if (dt == VOX_DT_BF16) ((uint16_t *)w.data)[i] = vox_f32_to_bf16(v);
-        else ((uint16_t *)w.data)[i] = f32_to_f16(v);
-    }
-    w.m.data = w.data;
-    w.m.dtype = dt;
-    w.m.rows = rows;
-    w.m.cols = cols;
-    return w;
-}
-static wmat abs_w(const wmat *w) {
-    wmat a;
-    int64_t n = w->m.rows * w->m.cols;
-    float *d = falloc(n);
-    for (int64_t i = 0; i < n; i++)
-        d[i] = fabsf(vox_ref_mat_get(&w->m, i / w->m.cols, i % w->m.cols));
-    a.data = d;
-    a.m.data = d;
-    a.m.dtype = VOX_DT_F32;
-    a.m.rows = w->m.rows;
-    a.m.cols = w->m.cols;
-    return a;
-}
-static void absv(float *dst, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = fabsf(x[i]);
-}
 /* The same matrix in backend memory of b. */
-static vox_mat wput(dset *d, const wmat *w) {
+static vox_mat wput(dset *d, const vox_test_wmat *w) {
     vox_mat m = w->m;
     m.data = dput(d, w->data, (size_t)(w->m.rows * w->m.cols) * vox_dtype_size(w->m.dtype));
     return m;
@@ -229,7 +171,7 @@ static vox_mat wput(dset *d, const wmat *w) {
 
 /* ---- op runners: host in, host out, on backend b ---- */
 
-static int run_matmul(vox_backend *b, result *r, float *y, const float *x, const wmat *w,
+static int run_matmul(vox_backend *b, result *r, float *y, const float *x, const vox_test_wmat *w,
                       const float *bias, int n) {
     dset d = {b, {0}, 0, 0};
     float *dx = dput(&d, x, (size_t)n * w->m.cols * sizeof(float));
@@ -242,7 +184,7 @@ static int run_matmul(vox_backend *b, result *r, float *y, const float *x, const
     return dfinish(&d, r, "matmul") || rc;
 }
 
-static int run_conv1d(vox_backend *b, result *r, float *y, const float *x, const wmat *w,
+static int run_conv1d(vox_backend *b, result *r, float *y, const float *x, const vox_test_wmat *w,
                       const float *bias, int t_in, int c_in, int c_out, int k, int stride,
                       int pad) {
     int t_out = vox_ref_conv1d_out_len(t_in, k, stride, pad);
@@ -258,7 +200,7 @@ static int run_conv1d(vox_backend *b, result *r, float *y, const float *x, const
     return dfinish(&d, r, "conv1d") || rc;
 }
 
-static int run_convt(vox_backend *b, result *r, float *y, const float *x, const wmat *w,
+static int run_convt(vox_backend *b, result *r, float *y, const float *x, const vox_test_wmat *w,
                      const float *bias, int t_in, int c_in, int c_out, int k, int stride) {
     int t_out = (t_in - 1) * stride + k;
     dset d = {b, {0}, 0, 0};
@@ -278,8 +220,8 @@ static int run_convt(vox_backend *b, result *r, float *y, const float *x, const 
 static void test_memory(st_t *st, result *r) {
     vox_backend *be = st->be;
     const int64_t n = 1000003; /* odd size */
-    float *h = falloc(n), *back = falloc(n), *zero = falloc(n);
-    fill(&st->rng, h, n, 1.0f);
+    float *h = vox_test_falloc(n), *back = vox_test_falloc(n), *zero = vox_test_falloc(n);
+    vox_rng_fill(&st->rng, h, n, 1.0f);
     dset d = {be, {0}, 0, 0};
     float *a = dput(&d, NULL, (size_t)n * sizeof(float));
     float *b = dput(&d, NULL, (size_t)n * sizeof(float));
@@ -320,16 +262,16 @@ static void test_matmul(st_t *st, result *r) {
             for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
                 int n = ns[ni], rows = shapes[s].rows, cols = shapes[s].cols;
                 int use_bias = (ni + s) % 2;
-                wmat w = make_w(&st->rng, dts[di], rows, cols, 1.0f);
-                wmat wa = abs_w(&w);
-                float *x = falloc((int64_t)n * cols), *xa = falloc((int64_t)n * cols);
-                float *b = falloc(rows), *ba = falloc(rows);
-                float *y = falloc((int64_t)n * rows), *ex = falloc((int64_t)n * rows);
-                float *absref = falloc((int64_t)n * rows);
-                fill(&st->rng, x, (int64_t)n * cols, 1.0f);
-                fill(&st->rng, b, rows, 1.0f);
-                absv(xa, x, (int64_t)n * cols);
-                absv(ba, b, rows);
+                vox_test_wmat w = vox_test_wmat_make(&st->rng, dts[di], rows, cols, 1.0f);
+                vox_test_wmat wa = vox_test_wmat_abs(&w);
+                float *x = vox_test_falloc((int64_t)n * cols), *xa = vox_test_falloc((int64_t)n * cols);
+                float *b = vox_test_falloc(rows), *ba = vox_test_falloc(rows);
+                float *y = vox_test_falloc((int64_t)n * rows), *ex = vox_test_falloc((int64_t)n * rows);
+                float *absref = vox_test_falloc((int64_t)n * rows);
+                vox_rng_fill(&st->rng, x, (int64_t)n * cols, 1.0f);
+                vox_rng_fill(&st->rng, b, rows, 1.0f);
+                vox_test_absv(xa, x, (int64_t)n * cols);
+                vox_test_absv(ba, b, rows);
                 const float *bias = use_bias ? b : NULL;
                 int bad = run_matmul(st->be, r, y, x, &w, bias, n);
                 if (st->cpu) bad |= run_matmul(st->cpu, r, ex, x, &w, bias, n);
@@ -364,9 +306,9 @@ static void test_rmsnorm(st_t *st, result *r) {
         for (int use_w = 0; use_w < 2; use_w++) {
             int n = sh[s].n, dim = sh[s].dim;
             int64_t len = (int64_t)n * dim;
-            float *x = falloc(len), *w = falloc(dim), *y = falloc(len), *ex = falloc(len);
-            fill(&st->rng, x, len, 3.0f);
-            fill(&st->rng, w, dim, 2.0f);
+            float *x = vox_test_falloc(len), *w = vox_test_falloc(dim), *y = vox_test_falloc(len), *ex = vox_test_falloc(len);
+            vox_rng_fill(&st->rng, x, len, 3.0f);
+            vox_rng_fill(&st->rng, w, dim, 2.0f);
             dset d = {be, {0}, 0, 0};
             float *dx = dput(&d, x, (size_t)len * 4), *dw = dput(&d, w, (size_t)dim * 4);
             float *dy = dput(&d, NULL, (size_t)len * 4);
@@ -378,7 +320,7 @@ static void test_rmsnorm(st_t *st, result *r) {
                          "rmsnorm in place");
                 dget(&d, y, dy, (size_t)len * 4);
             }
-            float *yi = falloc(len);
+            float *yi = vox_test_falloc(len);
             if (!d.failed) dget(&d, yi, dx, (size_t)len * 4);
             int bad = dfinish(&d, r, "rmsnorm");
             if (st->cpu) st->cpu->ops->rmsnorm(st->cpu, ex, x, use_w ? w : NULL, n, dim, 1e-5f);
@@ -407,8 +349,8 @@ static void test_rope(st_t *st, result *r) {
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         int n = sh[s].n, H = sh[s].heads, hd = sh[s].hd;
         int64_t len = (int64_t)n * H * hd;
-        float *x = falloc(len), *ex = falloc(len), *y = falloc(len), *scale = falloc(len);
-        fill(&st->rng, x, len, 1.0f);
+        float *x = vox_test_falloc(len), *ex = vox_test_falloc(len), *y = vox_test_falloc(len), *scale = vox_test_falloc(len);
+        vox_rng_fill(&st->rng, x, len, 1.0f);
         memcpy(ex, x, (size_t)len * 4);
         for (int64_t i = 0; i < len; i += 2) scale[i] = scale[i + 1] = fabsf(x[i]) + fabsf(x[i + 1]);
         dset d = {be, {0}, 0, 0};
@@ -477,12 +419,12 @@ static void test_attention(st_t *st, result *rkv, result *ra, int alibi) {
             if (c->blocks[i] > max_nq) max_nq = c->blocks[i];
         float scale = 1.0f / sqrtf((float)c->hd);
         /* expectation ring: host memory (reference loops and the CPU backend both take it) */
-        vox_kv ek = {falloc(c->cap * kv_dim), falloc(c->cap * kv_dim), c->cap, kv_dim, 0};
-        float *ring_back = falloc(c->cap * kv_dim);
-        float *q = falloc((int64_t)max_nq * q_dim), *kk = falloc((int64_t)max_nq * kv_dim);
-        float *vv = falloc((int64_t)max_nq * kv_dim);
-        float *o = falloc((int64_t)max_nq * q_dim), *eo = falloc((int64_t)max_nq * q_dim);
-        float *slopes = falloc(c->heads);
+        vox_kv ek = {vox_test_falloc(c->cap * kv_dim), vox_test_falloc(c->cap * kv_dim), c->cap, kv_dim, 0};
+        float *ring_back = vox_test_falloc(c->cap * kv_dim);
+        float *q = vox_test_falloc((int64_t)max_nq * q_dim), *kk = vox_test_falloc((int64_t)max_nq * kv_dim);
+        float *vv = vox_test_falloc((int64_t)max_nq * kv_dim);
+        float *o = vox_test_falloc((int64_t)max_nq * q_dim), *eo = vox_test_falloc((int64_t)max_nq * q_dim);
+        float *slopes = vox_test_falloc(c->heads);
         for (int h = 0; h < c->heads; h++)
             slopes[h] = (float)pow(2.0, -8.0 * (h + 1) / c->heads);
         dset d = {be, {0}, 0, 0};
@@ -499,9 +441,9 @@ static void test_attention(st_t *st, result *rkv, result *ra, int alibi) {
         while (!d.failed && pos < c->total) {
             int nq = c->blocks[bi++ % c->n_blocks];
             if (pos + nq > c->total) nq = (int)(c->total - pos);
-            fill(&st->rng, q, (int64_t)nq * q_dim, 1.0f);
-            fill(&st->rng, kk, (int64_t)nq * kv_dim, 1.0f);
-            fill(&st->rng, vv, (int64_t)nq * kv_dim, 1.0f);
+            vox_rng_fill(&st->rng, q, (int64_t)nq * q_dim, 1.0f);
+            vox_rng_fill(&st->rng, kk, (int64_t)nq * kv_dim, 1.0f);
+            vox_rng_fill(&st->rng, vv, (int64_t)nq * kv_dim, 1.0f);
             be->ops->upload(be, dq, q, (size_t)nq * q_dim * 4);
             be->ops->upload(be, dkk, kk, (size_t)nq * kv_dim * 4);
             be->ops->upload(be, dvv, vv, (size_t)nq * kv_dim * 4);
@@ -609,11 +551,11 @@ static void test_attention(st_t *st, result *rkv, result *ra, int alibi) {
     if (!alibi) {
         int kv_dim = 12, n = 23;
         int64_t cap = 7;
-        vox_kv ek = {falloc(cap * kv_dim), falloc(cap * kv_dim), cap, kv_dim, 0};
-        float *kk = falloc((int64_t)n * kv_dim), *vv = falloc((int64_t)n * kv_dim);
-        float *back = falloc(cap * kv_dim);
-        fill(&st->rng, kk, (int64_t)n * kv_dim, 1.0f);
-        fill(&st->rng, vv, (int64_t)n * kv_dim, 1.0f);
+        vox_kv ek = {vox_test_falloc(cap * kv_dim), vox_test_falloc(cap * kv_dim), cap, kv_dim, 0};
+        float *kk = vox_test_falloc((int64_t)n * kv_dim), *vv = vox_test_falloc((int64_t)n * kv_dim);
+        float *back = vox_test_falloc(cap * kv_dim);
+        vox_rng_fill(&st->rng, kk, (int64_t)n * kv_dim, 1.0f);
+        vox_rng_fill(&st->rng, vv, (int64_t)n * kv_dim, 1.0f);
         dset d = {be, {0}, 0, 0};
         vox_kv dk;
         ring_make(&d, &dk, cap, kv_dim);
@@ -653,12 +595,12 @@ static void test_elementwise(st_t *st, result *r, int kind) {
         int cols = kind == EW_SOFTMAX ? (int)(n < 1000 ? n : 1000 + (int)si) : 0;
         int rows = kind == EW_SOFTMAX ? (int)(n / cols) : 0;
         if (kind == EW_SOFTMAX) n = (int64_t)rows * cols;
-        float *a = falloc(n), *b = falloc(n), *y = falloc(n), *yi = falloc(n), *ex = falloc(n);
-        float *xs = falloc(n);
+        float *a = vox_test_falloc(n), *b = vox_test_falloc(n), *y = vox_test_falloc(n), *yi = vox_test_falloc(n), *ex = vox_test_falloc(n);
+        float *xs = vox_test_falloc(n);
         float amp = kind == EW_SOFTMAX ? 20.0f : 8.0f;
-        fill(&st->rng, a, n, amp);
-        fill(&st->rng, b, n, 4.0f);
-        absv(xs, a, n);
+        vox_rng_fill(&st->rng, a, n, amp);
+        vox_rng_fill(&st->rng, b, n, 4.0f);
+        vox_test_absv(xs, a, n);
         float s = 0.731f;
         dset d = {be, {0}, 0, 0};
         float *da = dput(&d, a, (size_t)n * 4), *db = dput(&d, b, (size_t)n * 4);
@@ -727,9 +669,9 @@ static void test_mul_rows(st_t *st, result *r) {
     vox_backend *be = st->be;
     for (size_t si = 0; si < sizeof sh / sizeof sh[0]; si++) {
         int64_t rows = sh[si][0], cols = sh[si][1], n = rows * cols;
-        float *x = falloc(n), *sv = falloc(cols), *y = falloc(n), *yi = falloc(n), *ex = falloc(n);
-        fill(&st->rng, x, n, 8.0f);
-        fill(&st->rng, sv, cols, 2.0f);
+        float *x = vox_test_falloc(n), *sv = vox_test_falloc(cols), *y = vox_test_falloc(n), *yi = vox_test_falloc(n), *ex = vox_test_falloc(n);
+        vox_rng_fill(&st->rng, x, n, 8.0f);
+        vox_rng_fill(&st->rng, sv, cols, 2.0f);
         dset d = {be, {0}, 0, 0};
         float *dx = dput(&d, x, (size_t)n * 4), *ds = dput(&d, sv, (size_t)cols * 4);
         float *dy = dput(&d, NULL, (size_t)n * 4);
@@ -769,16 +711,16 @@ static void test_conv1d(st_t *st, result *r) {
             int t_in = sh[s].t_in, c_in = sh[s].c_in, c_out = sh[s].c_out, k = sh[s].k;
             int stride = sh[s].stride, pad = sh[s].pad;
             int t_out = vox_ref_conv1d_out_len(t_in, k, stride, pad);
-            wmat w = make_w(&st->rng, dts[di], c_out, (int64_t)c_in * k, 1.0f);
-            wmat wa = abs_w(&w);
-            float *x = falloc((int64_t)t_in * c_in), *xa = falloc((int64_t)t_in * c_in);
-            float *b = falloc(c_out), *ba = falloc(c_out);
-            float *y = falloc((int64_t)t_out * c_out), *ex = falloc((int64_t)t_out * c_out);
-            float *absref = falloc((int64_t)t_out * c_out);
-            fill(&st->rng, x, (int64_t)t_in * c_in, 1.0f);
-            fill(&st->rng, b, c_out, 1.0f);
-            absv(xa, x, (int64_t)t_in * c_in);
-            absv(ba, b, c_out);
+            vox_test_wmat w = vox_test_wmat_make(&st->rng, dts[di], c_out, (int64_t)c_in * k, 1.0f);
+            vox_test_wmat wa = vox_test_wmat_abs(&w);
+            float *x = vox_test_falloc((int64_t)t_in * c_in), *xa = vox_test_falloc((int64_t)t_in * c_in);
+            float *b = vox_test_falloc(c_out), *ba = vox_test_falloc(c_out);
+            float *y = vox_test_falloc((int64_t)t_out * c_out), *ex = vox_test_falloc((int64_t)t_out * c_out);
+            float *absref = vox_test_falloc((int64_t)t_out * c_out);
+            vox_rng_fill(&st->rng, x, (int64_t)t_in * c_in, 1.0f);
+            vox_rng_fill(&st->rng, b, c_out, 1.0f);
+            vox_test_absv(xa, x, (int64_t)t_in * c_in);
+            vox_test_absv(ba, b, c_out);
             const float *bias = (s + di) % 2 ? b : NULL;
             int bad = run_conv1d(st->be, r, y, x, &w, bias, t_in, c_in, c_out, k, stride, pad);
             if (st->cpu)
@@ -805,16 +747,16 @@ static void test_convt(st_t *st, result *r) {
         for (size_t di = 0; di < 3; di++) {
             int t_in = sh[s].t_in, c_in = sh[s].c_in, c_out = sh[s].c_out, k = sh[s].k;
             int stride = sh[s].stride, t_out = (t_in - 1) * stride + k;
-            wmat w = make_w(&st->rng, dts[di], c_in, (int64_t)c_out * k, 1.0f);
-            wmat wa = abs_w(&w);
-            float *x = falloc((int64_t)t_in * c_in), *xa = falloc((int64_t)t_in * c_in);
-            float *b = falloc(c_out), *ba = falloc(c_out);
-            float *y = falloc((int64_t)t_out * c_out), *ex = falloc((int64_t)t_out * c_out);
-            float *absref = falloc((int64_t)t_out * c_out);
-            fill(&st->rng, x, (int64_t)t_in * c_in, 1.0f);
-            fill(&st->rng, b, c_out, 1.0f);
-            absv(xa, x, (int64_t)t_in * c_in);
-            absv(ba, b, c_out);
+            vox_test_wmat w = vox_test_wmat_make(&st->rng, dts[di], c_in, (int64_t)c_out * k, 1.0f);
+            vox_test_wmat wa = vox_test_wmat_abs(&w);
+            float *x = vox_test_falloc((int64_t)t_in * c_in), *xa = vox_test_falloc((int64_t)t_in * c_in);
+            float *b = vox_test_falloc(c_out), *ba = vox_test_falloc(c_out);
+            float *y = vox_test_falloc((int64_t)t_out * c_out), *ex = vox_test_falloc((int64_t)t_out * c_out);
+            float *absref = vox_test_falloc((int64_t)t_out * c_out);
+            vox_rng_fill(&st->rng, x, (int64_t)t_in * c_in, 1.0f);
+            vox_rng_fill(&st->rng, b, c_out, 1.0f);
+            vox_test_absv(xa, x, (int64_t)t_in * c_in);
+            vox_test_absv(ba, b, c_out);
             const float *bias = (s + di) % 2 ? b : NULL;
             int bad = run_convt(st->be, r, y, x, &w, bias, t_in, c_in, c_out, k, stride);
             if (st->cpu) bad |= run_convt(st->cpu, r, ex, x, &w, bias, t_in, c_in, c_out, k, stride);
@@ -841,12 +783,12 @@ static void test_embed(st_t *st, result *r) {
     vox_backend *be = st->be;
     for (size_t di = 0; di < 3; di++) {
         int rows = 50, cols = 37, n = 11;
-        wmat w = make_w(&st->rng, dts[di], rows, cols, 2.0f);
+        vox_test_wmat w = vox_test_wmat_make(&st->rng, dts[di], rows, cols, 2.0f);
         int32_t ids[11];
-        for (int i = 0; i < n; i++) ids[i] = (int32_t)(rng_u64(&st->rng) % (uint64_t)rows);
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)(vox_rng_u64(&st->rng) % (uint64_t)rows);
         ids[0] = 0;
         ids[n - 1] = rows - 1;
-        float *y = falloc((int64_t)n * cols), *ex = falloc((int64_t)n * cols);
+        float *y = vox_test_falloc((int64_t)n * cols), *ex = vox_test_falloc((int64_t)n * cols);
         dset d = {be, {0}, 0, 0};
         vox_mat dw = wput(&d, &w);
         float *dy = dput(&d, NULL, (size_t)n * cols * 4);
@@ -881,10 +823,10 @@ static void test_argmax(st_t *st, result *r) {
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         int rows = sh[s].rows, cols = sh[s].cols;
         int64_t n = (int64_t)rows * cols;
-        float *x = falloc(n);
+        float *x = vox_test_falloc(n);
         /* few distinct values so ties are common; some NaN; row 1 all NaN when rows > 1 */
         for (int64_t i = 0; i < n; i++) {
-            uint64_t u = rng_u64(&st->rng);
+            uint64_t u = vox_rng_u64(&st->rng);
             x[i] = (float)(int)(u % 9) - 4.0f;
             if (u % 13 == 0) x[i] = NAN;
         }
@@ -917,9 +859,9 @@ static void test_logmel(st_t *st, result *r) {
         int nf = sh[s].n_fft, hop = sh[s].hop, nm = sh[s].n_mels, T = sh[s].frames;
         int nb = nf / 2 + 1;
         int64_t nx = (int64_t)(T - 1) * hop + nf;
-        float *x = falloc(nx), *win = falloc(nf), *fb = falloc((int64_t)nm * nb);
-        float *y = falloc((int64_t)T * nm), *ex = falloc((int64_t)T * nm);
-        fill(&st->rng, x, nx, 1.0f);
+        float *x = vox_test_falloc(nx), *win = vox_test_falloc(nf), *fb = vox_test_falloc((int64_t)nm * nb);
+        float *y = vox_test_falloc((int64_t)T * nm), *ex = vox_test_falloc((int64_t)T * nm);
+        vox_rng_fill(&st->rng, x, nx, 1.0f);
         for (int64_t i = 0; i < nx && i < 2 * nf; i++) x[i] = 0.0f; /* frames at the floor */
         for (int i = 0; i < nf; i++) win[i] = vox_mel_hann(i, nf);
         vox_mel *mel = NULL;
@@ -931,9 +873,9 @@ static void test_logmel(st_t *st, result *r) {
             else memcpy(fb, vox_mel_filters(mel), sizeof(float) * (size_t)nm * (size_t)nb);
         } else { /* banded random filters */
             for (int m = 0; m < nm; m++) {
-                int lo = (int)(rng_u64(&st->rng) % (uint64_t)nb), len = 1 + m % 5;
+                int lo = (int)(vox_rng_u64(&st->rng) % (uint64_t)nb), len = 1 + m % 5;
                 for (int k = lo; k < lo + len && k < nb; k++)
-                    fb[(int64_t)m * nb + k] = 0.5f + 0.5f * rng_uni(&st->rng);
+                    fb[(int64_t)m * nb + k] = 0.5f + 0.5f * vox_rng_uni(&st->rng);
             }
         }
         float lfloor = -6.5f;
