@@ -149,6 +149,53 @@ err_case "bad extension" 2 "unsupported extension" run -o "$T/x.aiff" hi
 "$BIN/vox-mkmodel" --kind realtime --out "$T/asr" >/dev/null 2>&1
 err_case "ASR model dir" 2 "ASR" run -m "$T/asr" -o "$T/x.wav" hi
 
+# ---- --steps other than the model's: refused in one line (tts/ fixes the steps at load) ----
+err_case "--steps 3" 2 "cannot change the flow-matching step count" run --steps 3 -o "$T/x.wav" hi
+run --steps 7 -o "$T/s7.wav" "$TXT" 2>/dev/null
+cmp -s "$T/a.wav" "$T/s7.wav"; check "--steps 7 (the model's) = default" $?
+
+# ---- --list-voices of the released voice set: names with their language prefix ----
+"$BIN/vox-mkmodel" --kind tts --voices 20 --out "$T/m20" >/dev/null 2>&1
+"$TTS" -m "$T/m20" --list-voices >"$T/lv20.out" 2>&1
+check "20 voices listed" "$([ "$(lines "$T/lv20.out")" = 20 ]; echo $?)"
+check "list: pt_male<TAB>pt" "$(grep -qx "$(printf 'pt_male\tpt')" "$T/lv20.out"; echo $?)"
+check "list: casual_female without language" "$(grep -qx casual_female "$T/lv20.out"; echo $?)"
+
+# ---- incremental: the first raw bytes arrive long before a long run ends ----
+# (the full run of this text at --max-frames 400 takes ~26 s without sanitizers; head exits
+# after 64 bytes and vox-tts dies of SIGPIPE at its next write)
+t0=$(date +%s.%N)
+"$TTS" -m "$M" --device cpu --max-frames 400 -f "$T/long.txt" -o - 2>/dev/null | head -c 64 >"$T/head.raw"
+t1=$(date +%s.%N)
+el=$(python3 -c "print(round($t1 - $t0, 2))")
+echo "first 64 raw bytes of the 100000-character text after $el s"
+check "raw output is incremental (64 bytes in $el s < 8 s)" \
+    "$([ "$(wc -c <"$T/head.raw")" = 64 ] && python3 -c "import sys; sys.exit(not $el < 8)"; echo $?)"
+
+# ---- --play through PortAudio into an ALSA file plugin: the samples of -o - (+-1 LSB) ----
+cat >"$T/out.conf" <<EOF
+pcm.!default { type plug slave { pcm "out" format S16_LE rate 24000 channels 1 } }
+pcm.out { type file slave.pcm "null" file "$T/played.raw" format "raw" }
+EOF
+HOME="$T" ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:$T/out.conf" "$TTS" -m "$M" --device cpu \
+    --play "$TXT" >/dev/null 2>"$T/play.err"
+rc=$?
+if [ $rc = 0 ] && [ -s "$T/played.raw" ]; then
+    R=$(python3 -c "
+import array
+a = array.array('h', open('$T/a.raw', 'rb').read())
+b = array.array('h', open('$T/played.raw', 'rb').read())
+d = max(abs(x - y) for x, y in zip(a, b))
+tail = max((abs(x) for x in b[len(a):]), default=0)
+print(len(b) >= len(a) and d <= 1 and tail == 0, len(a), len(b), d)")
+    echo "--play: $R"
+    check "--play wrote the same samples (+-1 LSB): $R" "$([ "${R%% *}" = True ]; echo $?)"
+elif grep -q "no audio output device" "$T/play.err"; then
+    echo "skip --play: PortAudio sees no ALSA device here ($(cat "$T/play.err"))"
+else
+    check "--play exits 0 ($(cat "$T/play.err"))" 1
+fi
+
 # ---- SIGINT: stops, exit 130, the wav written so far is valid ----
 "$TTS" -m "$M" --device cpu --max-frames 400 -f "$T/long.txt" -o "$T/int.wav" 2>"$T/int.err" &
 pid=$!
