@@ -1,8 +1,8 @@
 /* vox-tts - text to speech with a Voxtral TTS model directory (params.json,
  * consolidated.safetensors, tekken.json, voice_embedding/<name>.pt).
  *
- * Text from the arguments, -f FILE or stdin; split into chunks at sentence ends (. ! ? … and
- * the full-width 。！？, newlines), sentences packed up to --chunk-chars bytes, over-long
+ * Text from the arguments, -f FILE or stdin; split into chunks at sentence ends (. ! ? before
+ * whitespace or the end, … and the full-width 。！？ anywhere, newlines), sentences packed up to --chunk-chars bytes, over-long
  * sentences cut at a comma/semicolon/colon, else a space, else a UTF-8 boundary. Each chunk is
  * one tts session (prompt + prefill + frames); each frame's codes are decoded through the codec
  * as it arrives and the PCM goes out at once: WAV (our own 16-bit writer, header patched at the
@@ -161,8 +161,16 @@ static int split_text(const char *t, size_t n, size_t max, span_list *out) {
     while (i < n) {
         size_t e = sentence_end(t + i, n - i);
         if (e) {
-            i += e;
-            while (i < n && t[i] != '\n' && sentence_end(t + i, n - i)) i += sentence_end(t + i, n - i);
+            int ascii = e == 1 && t[i] != '\n';
+            size_t j = i + e;
+            while (j < n && t[j] != '\n' && sentence_end(t + j, n - j)) j += sentence_end(t + j, n - j);
+            while (j < n && strchr("\"')]", t[j])) j++; /* closing quotes/brackets stay */
+            /* . ! ? end a sentence only before whitespace or the end ("3.14", "e.g.x" do not) */
+            if (ascii && j < n && !is_ws((unsigned char)t[j])) {
+                i = j;
+                continue;
+            }
+            i = j;
             size_t o = start, l = i - start;
             trim_span(t, &o, &l);
             if (l && span_push(&sent, o, l)) goto oom;

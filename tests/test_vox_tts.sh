@@ -93,6 +93,19 @@ d=open(sys.argv[1],'rb').read(); i=d.find(b'OpusHead'); print(struct.unpack('<I'
     fi
 done
 
+# ---- chunking rules (byte sizes of the chunks as -v prints them) ----
+sizes() { sed -n 's/.*: chunk [0-9]*\/[0-9]*: \([0-9]*\) bytes.*/\1/p' "$1" | tr '\n' ' '; }
+run -v --chunk-chars 20 -o "$T/k.wav" "Version 3.14 is out. Yes!" 2>"$T/k.err"
+check "'3.14' is no sentence end: chunks 20+4 (got $(sizes "$T/k.err"))" "$([ "$(sizes "$T/k.err")" = "20 4 " ]; echo $?)"
+run -v --chunk-chars 16 -o "$T/k.wav" "one two three, four five six seven eight" 2>"$T/k.err"
+check "over-long sentence cut at the comma, then spaces: 14 13 11 (got $(sizes "$T/k.err"))" \
+    "$([ "$(sizes "$T/k.err")" = "14 13 11 " ]; echo $?)"
+printf 'First line\nsecond line' | run -v -o "$T/k.wav" 2>"$T/k.err"
+check "a newline ends a sentence; short sentences packed: one chunk of 22 (got $(sizes "$T/k.err"))" \
+    "$([ "$(sizes "$T/k.err")" = "22 " ]; echo $?)"
+run -v --chunk-chars 16 -o "$T/k.wav" "$(printf 'Wait\xe2\x80\xa6 what? Really!')" 2>"$T/k.err"
+check "ellipsis and ? end sentences: 13 7 (got $(sizes "$T/k.err"))" "$([ "$(sizes "$T/k.err")" = "13 7 " ]; echo $?)"
+
 # ---- other voice, voice file, determinism ----
 run -o "$T/b.wav" --voice casual_male "$TXT" 2>"$T/b.err"
 check "--voice casual_male exits 0" $?
