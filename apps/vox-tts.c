@@ -6,12 +6,15 @@
  * sentences cut at a comma/semicolon/colon, else a space, else a UTF-8 boundary. Each chunk is
  * one tts session (prompt + prefill + frames); each frame's codes are decoded through the codec
  * as it arrives and the PCM goes out at once: WAV (our own 16-bit writer, header patched at the
- * end), raw s16le on stdout (-o -) and --play (PortAudio) are incremental; FLAC/MP3/Ogg/Opus
- * go through vox_audio_write, which takes a whole buffer, so they are written at the end.
+ * end), raw s16le on stdout (-o -), --play (PortAudio), and FLAC/MP3/Ogg/Opus through a
+ * libsndfile stream opened here with the settings of vox_audio_write (which itself only takes
+ * whole buffers): 16-bit FLAC as round(x * 32768) clipped, lossy formats clamped floats,
+ * Vorbis quality 0.6.
  * Exit: 0 ok, 1 runtime failure (model, voice file, output), 2 usage, 130 interrupted (SIGINT:
  * the audio made so far is written). Diagnostics on stderr. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <sndfile.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,15 +303,18 @@ static int voice_lang(const char *name, char lang[3]) {
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-typedef enum { OUT_NONE, OUT_RAW, OUT_WAV, OUT_BUFFERED } out_kind;
+typedef enum { OUT_NONE, OUT_RAW, OUT_WAV, OUT_SND } out_kind;
 
 typedef struct {
     out_kind kind;
     const char *path;
     FILE *f;           /* OUT_RAW (stdout) / OUT_WAV */
-    float *buf;        /* OUT_BUFFERED: every sample */
-    size_t n, cap;     /* samples written / buffered */
+    SNDFILE *sf;       /* OUT_SND */
+    int sf_int;        /* OUT_SND: 16-bit integer PCM (FLAC) rather than float */
+    size_t n;          /* samples written */
     int16_t tmp[4096]; /* s16 conversion scratch */
+    int itmp[4096];    /* left-aligned int scratch (libsndfile) */
+    float ftmp[4096];  /* clamped float scratch */
     vox_pa_playback *pb;
     int rate;
 } sink;
@@ -347,9 +354,9 @@ static int sink_write(sink *s, const float *x, size_t n, vox_error *e) {
         for (size_t i = 0; i < n;) {
             size_t k = n - i < 4096 ? n - i : 4096;
             for (size_t j = 0; j < k; j++) {
-                float v = x[i + j] * 32768.0f;
-                v = v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : v;
-                int16_t q = (int16_t)lrintf(v);
+                double v = round((double)x[i + j] * 32768.0); /* as vox_audio_write */
+                v = v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : v;
+                int16_t q = (int16_t)v;
                 unsigned char *p = (unsigned char *)&s->tmp[j];
                 p[0] = (unsigned char)(q & 0xff); /* little-endian on any host */
                 p[1] = (unsigned char)((uint16_t)q >> 8);
@@ -360,16 +367,29 @@ static int sink_write(sink *s, const float *x, size_t n, vox_error *e) {
             i += k;
         }
         if (s->kind == OUT_RAW) fflush(s->f);
-    } else if (s->kind == OUT_BUFFERED) {
-        if (s->n + n > s->cap) {
-            size_t cap = s->cap ? s->cap : 1 << 16;
-            while (cap < s->n + n) cap *= 2;
-            float *nb = realloc(s->buf, cap * sizeof *nb);
-            if (!nb) return vox_set_error(e, VOX_ERR_NOMEM, "out of memory (%zu samples)", cap);
-            s->buf = nb;
-            s->cap = cap;
+    } else if (s->kind == OUT_SND) {
+        for (size_t i = 0; i < n;) {
+            size_t k = n - i < 4096 ? n - i : 4096;
+            sf_count_t w;
+            if (s->sf_int) {
+                for (size_t j = 0; j < k; j++) {
+                    double v = round((double)x[i + j] * 32768.0);
+                    v = v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : v;
+                    s->itmp[j] = (int)v * 65536; /* libsndfile ints are left-aligned */
+                }
+                w = sf_writef_int(s->sf, s->itmp, (sf_count_t)k);
+            } else {
+                for (size_t j = 0; j < k; j++) {
+                    float v = x[i + j];
+                    s->ftmp[j] = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+                }
+                w = sf_writef_float(s->sf, s->ftmp, (sf_count_t)k);
+            }
+            if (w != (sf_count_t)k)
+                return vox_set_error(e, VOX_ERR_IO, "%s: write failed: %s", s->path,
+                                     sf_strerror(s->sf));
+            i += k;
         }
-        memcpy(s->buf + s->n, x, n * sizeof *x);
     }
     if (s->pb && vox_pa_playback_write(s->pb, x, n, e)) return e->code ? e->code : VOX_ERR_DEVICE;
     s->n += n;
@@ -581,15 +601,17 @@ int main(int argc, char **argv) {
             out.path = "stdout";
         } else {
             size_t pl = strlen(out_path);
+            const char *ext = strrchr(out_path, '.');
             int wav = pl >= 4 && !strcasecmp(out_path + pl - 4, ".wav");
             out.path = out_path;
-            FILE *f = fopen(out_path, wav ? "wb" : "ab");
-            if (!f) {
-                fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path, strerror(errno));
-                status = 1;
-                goto done;
-            }
             if (wav) {
+                FILE *f = fopen(out_path, "wb");
+                if (!f) {
+                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                            strerror(errno));
+                    status = 1;
+                    goto done;
+                }
                 out.kind = OUT_WAV;
                 out.f = f;
                 if (wav_header(f, out.rate, 0)) {
@@ -598,8 +620,55 @@ int main(int argc, char **argv) {
                     goto done;
                 }
             } else {
-                fclose(f); /* probe only; vox_audio_write writes it at the end */
-                out.kind = OUT_BUFFERED;
+                /* the rate is the codec's: read it now (params.json) so the stream opens
+                 * before the model loads */
+                snprintf(path, sizeof path, "%s/params.json", model);
+                vox_params *p0 = vox_params_load(path, &e);
+                vox_codec_config c0;
+                if (!p0 || vox_codec_config_from_params(p0, NULL, &c0, &e)) {
+                    fprintf(stderr, PROG ": %s\n", e.msg);
+                    vox_params_free(p0);
+                    status = 1;
+                    goto done;
+                }
+                vox_params_free(p0);
+                out.rate = c0.sampling_rate;
+                SF_INFO si = {0};
+                si.samplerate = out.rate;
+                si.channels = 1;
+                if (!strcasecmp(ext, ".flac")) si.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+                else if (!strcasecmp(ext, ".opus")) si.format = SF_FORMAT_OGG | SF_FORMAT_OPUS;
+                else if (!strcasecmp(ext, ".mp3"))
+                    si.format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
+                else si.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
+                out.sf_int = !strcasecmp(ext, ".flac");
+                if (!sf_format_check(&si)) {
+                    fprintf(stderr, PROG ": %s: libsndfile cannot write this format at %d Hz "
+                                    "mono\n", out_path, out.rate);
+                    status = 2;
+                    goto done;
+                }
+                errno = 0;
+                int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+                if (fd < 0) { /* errno text, as for .wav (sf_open's message is vaguer) */
+                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                            strerror(errno));
+                    status = 1;
+                    goto done;
+                }
+                out.sf = sf_open_fd(fd, SFM_WRITE, &si, 1);
+                if (!out.sf) {
+                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                            sf_strerror(NULL));
+                    remove(out_path);
+                    status = 1;
+                    goto done;
+                }
+                out.kind = OUT_SND;
+                if ((si.format & SF_FORMAT_SUBMASK) == SF_FORMAT_VORBIS) {
+                    double q = 0.6; /* as vox_audio_write */
+                    sf_command(out.sf, SFC_SET_VBR_ENCODING_QUALITY, &q, sizeof q);
+                }
             }
         }
     }
@@ -776,13 +845,12 @@ done:
             if (!status) status = 1;
         }
         if (status && !interrupted) remove(out.path);
-    } else if (out.kind == OUT_BUFFERED) {
-        if (!status || interrupted) {
-            if (vox_audio_write(out.path, out.buf, out.n, out.rate, 0, &e)) {
-                fprintf(stderr, PROG ": %s\n", e.msg);
-                status = 1;
-            }
-        } else remove(out.path);
+    } else if (out.kind == OUT_SND) {
+        if (sf_close(out.sf)) {
+            fprintf(stderr, PROG ": %s: write failed at close\n", out.path);
+            if (!status) status = 1;
+        }
+        if (status && !interrupted) remove(out.path);
     } else if (out.kind == OUT_RAW && fflush(stdout)) {
         fprintf(stderr, PROG ": stdout: write failed: %s\n", strerror(errno));
         if (!status) status = 1;
@@ -791,7 +859,6 @@ done:
         fprintf(stderr, PROG ": --play: %s\n", e.msg);
         if (!status) status = 1;
     }
-    free(out.buf);
     free(pcm);
     free(ids);
     vox_codec_state_free(cs);
