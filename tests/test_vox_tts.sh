@@ -8,7 +8,9 @@
 # identical to the wav's data. 100 000 characters are split into chunks of <= --chunk-chars
 # bytes and all spoken (--max-frames keeps it short). Errors give one line and the documented
 # exit status: unknown voice (lists the voices), empty text, truncated .pt, --ref without
-# codec encoder weights, unwritable outputs, an ASR model directory. SIGINT keeps a valid file.
+# codec encoder weights, unwritable outputs, an ASR model directory, --steps. Chunking rules,
+# --list-voices, incremental raw output, --play into an ALSA file plugin. SIGINT keeps valid
+# WAV and FLAC files.
 set -uo pipefail
 BIN=${VOX_BIN:-build/bin}
 TTS="$BIN/vox-tts"
@@ -222,6 +224,15 @@ import wave,sys,os
 w=wave.open(sys.argv[1]); n=w.getnframes()
 assert os.path.getsize(sys.argv[1]) == 44 + 2*n and w.getframerate() == 24000" "$T/int.wav"
 check "interrupted wav is valid (header = data)" $?
+"$TTS" -m "$M" --device cpu --max-frames 400 -f "$T/long.txt" -o "$T/int.flac" 2>/dev/null &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+rc=$?
+NI=$(ffmpeg -v error -i "$T/int.flac" -f s16le - 2>/dev/null | wc -c)
+check "SIGINT during .flac: exit 130 (got $rc), the file decodes ($((NI / 2)) samples)" \
+    "$([ $rc = 130 ] && [ "$NI" -gt 0 ] && [ "$(probe "$T/int.flac" sample_rate)" = "24000 " ]; echo $?)"
 
 echo "test_vox_tts: $pass passed, $fail failed"
 [ "$fail" = 0 ]
