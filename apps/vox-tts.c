@@ -167,7 +167,8 @@ static int split_text(const char *t, size_t n, size_t max, span_list *out) {
         if (e) {
             int ascii = e == 1 && t[i] != '\n';
             size_t j = i + e;
-            while (j < n && t[j] != '\n' && sentence_end(t + j, n - j)) j += sentence_end(t + j, n - j);
+            while (j < n && t[j] != '\n' && sentence_end(t + j, n - j))
+                j += sentence_end(t + j, n - j);
             while (j < n && strchr("\"')]", t[j])) j++; /* closing quotes/brackets stay */
             /* . ! ? end a sentence only before whitespace or the end ("3.14", "e.g.x" do not) */
             if (ascii && j < n && !is_ws((unsigned char)t[j])) {
@@ -462,7 +463,8 @@ int main(int argc, char **argv) {
     const char *uerr = NULL;
     if (!model) uerr = "-m MODEL_DIR is required";
     else if (!list && !out_path && !play) uerr = "no output: give -o FILE, -o - or --play";
-    else if (!!voice + !!voice_file + !!ref > 1) uerr = "--voice, --voice-file and --ref exclude each other";
+    else if (!!voice + !!voice_file + !!ref > 1)
+        uerr = "--voice, --voice-file and --ref exclude each other";
     else if (nw && text_file) uerr = "TEXT arguments and -f FILE exclude each other";
     else if (out_path && strcmp(out_path, "-") && !vox_audio_write_supported(out_path))
         uerr = "-o: unsupported extension (.wav, .flac, .mp3, .ogg, .oga, .opus, or '-')";
