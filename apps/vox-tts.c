@@ -1,0 +1,879 @@
+/* vox-tts - text to speech with a Voxtral TTS model directory (params.json,
+ * consolidated.safetensors, tekken.json, voice_embedding/<name>.pt).
+ *
+ * Text from the arguments, -f FILE or stdin; split into chunks at sentence ends (. ! ? before
+ * whitespace or the end, … and the full-width 。！？ anywhere, newlines), sentences packed up to --chunk-chars bytes, over-long
+ * sentences cut at a comma/semicolon/colon, else a space, else a UTF-8 boundary. Each chunk is
+ * one tts session (prompt + prefill + frames); each frame's codes are decoded through the codec
+ * as it arrives and the PCM goes out at once: WAV (our own 16-bit writer, header patched at the
+ * end), raw s16le on stdout (-o -), --play (PortAudio), and FLAC/MP3/Ogg/Opus through a
+ * libsndfile stream opened here with the settings of vox_audio_write (which itself only takes
+ * whole buffers): 16-bit FLAC as round(x * 32768) clipped, lossy formats clamped floats,
+ * Vorbis quality 0.6.
+ * Exit: 0 ok, 1 runtime failure (model, voice file, output), 2 usage, 130 interrupted (SIGINT:
+ * the audio made so far is written). Diagnostics on stderr. */
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <sndfile.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cpu/vox_blas.h"
+#include "vox_audio_write.h"
+#include "vox_backend.h"
+#include "vox_codec.h"
+#include "vox_pa.h"
+#include "vox_params.h"
+#include "vox_safetensors.h"
+#include "vox_tekken.h"
+#include "vox_tts.h"
+
+#define PROG "vox-tts"
+
+/* Set by the SIGINT handler, read by the frame loop (the only global: a signal flag). */
+static volatile sig_atomic_t g_interrupted = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: " PROG " -m MODEL_DIR [options] [TEXT...]\n"
+            "Speaks TEXT (the arguments joined by spaces; else -f FILE; else stdin) with a\n"
+            "Voxtral TTS model directory. Output: 24 kHz mono.\n\n"
+            "  -m, --model DIR       model directory (required)\n"
+            "  -f, --file FILE       read the text from FILE\n"
+            "  -o, --output FILE     .wav, .flac, .mp3, .ogg/.oga or .opus by extension;\n"
+            "                        '-' = raw s16le PCM on stdout\n"
+            "  --play                play through the default audio output (PortAudio)\n"
+            "  --voice NAME          preset voice (default: the first voice of params.json)\n"
+            "  --list-voices         print the voice names (and language prefix) and exit\n"
+            "  --voice-file F        voice embedding from a .pt or .safetensors file\n"
+            "  --ref WAV             clone a voice from reference audio (needs codec encoder\n"
+            "                        weights; the released checkpoint has none)\n"
+            "  --seed N              flow-matching noise seed (default 0; chunk i uses N + i)\n"
+            "  --cfg A               classifier-free guidance alpha (default 1.2)\n"
+            "  --steps N             flow-matching Euler steps (default: params.json, else 7)\n"
+            "  --max-frames N        frame cap per chunk (default 1000 = 80 s)\n"
+            "  --chunk-chars N       max bytes of text per chunk (default 400)\n"
+            "  --device D            cpu, cuda or auto (default auto)\n"
+            "  --threads N           CPU threads (default: all online CPUs)\n"
+            "  -v                    verbose diagnostics on stderr (chunks, frames, timings)\n"
+            "  -h, --help            this text\n"
+            "Exit status: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted.\n");
+}
+
+/* ---- text --------------------------------------------------------------------------------- */
+
+static char *read_stream(FILE *f, size_t *len) {
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    if (!b) return NULL;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                return NULL;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t k = fread(b + n, 1, 4096, f);
+        n += k;
+        if (k < 4096) break;
+    }
+    if (ferror(f)) {
+        free(b);
+        return NULL;
+    }
+    b[n] = 0;
+    *len = n;
+    return b;
+}
+
+static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* Length of a sentence-ending mark at s (0 if none); newlines count as ends. */
+static size_t sentence_end(const char *s, size_t left) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '.' || c == '!' || c == '?' || c == '\n') return 1;
+    if (left >= 3 && (!memcmp(s, "\xe2\x80\xa6", 3) || !memcmp(s, "\xe3\x80\x82", 3) ||
+                      !memcmp(s, "\xef\xbc\x81", 3) || !memcmp(s, "\xef\xbc\x9f", 3)))
+        return 3;
+    return 0;
+}
+
+typedef struct {
+    size_t off, len; /* into the text */
+} span;
+
+typedef struct {
+    span *v;
+    size_t n, cap;
+} span_list;
+
+static int span_push(span_list *l, size_t off, size_t len) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        span *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv) return 1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n].off = off;
+    l->v[l->n].len = len;
+    l->n++;
+    return 0;
+}
+
+/* Trim whitespace of [*off, *off + *len). */
+static void trim_span(const char *t, size_t *off, size_t *len) {
+    while (*len && is_ws((unsigned char)t[*off])) (*off)++, (*len)--;
+    while (*len && is_ws((unsigned char)t[*off + *len - 1])) (*len)--;
+}
+
+/* Cut a sentence longer than max: at the last , ; : within max, else the last space, else the
+ * last UTF-8 character boundary. Returns the length of the first piece (1..max). */
+static size_t cut_point(const char *s, size_t len, size_t max) {
+    if (len <= max) return len;
+    for (size_t i = max; i > max / 4; i--) {
+        char c = s[i - 1];
+        if (c == ',' || c == ';' || c == ':') return i;
+    }
+    for (size_t i = max; i > max / 4; i--)
+        if (is_ws((unsigned char)s[i - 1])) return i;
+    size_t i = max;
+    while (i > 1 && ((unsigned char)s[i] & 0xC0) == 0x80) i--;
+    return i;
+}
+
+/* Chunks of text: sentences (ends included), packed greedily up to max bytes. */
+static int split_text(const char *t, size_t n, size_t max, span_list *out) {
+    span_list sent = {0};
+    size_t start = 0, i = 0;
+    while (i < n) {
+        size_t e = sentence_end(t + i, n - i);
+        if (e) {
+            int ascii = e == 1 && t[i] != '\n';
+            size_t j = i + e;
+            while (j < n && t[j] != '\n' && sentence_end(t + j, n - j))
+                j += sentence_end(t + j, n - j);
+            while (j < n && strchr("\"')]", t[j])) j++; /* closing quotes/brackets stay */
+            /* . ! ? end a sentence only before whitespace or the end ("3.14", "e.g.x" do not) */
+            if (ascii && j < n && !is_ws((unsigned char)t[j])) {
+                i = j;
+                continue;
+            }
+            i = j;
+            size_t o = start, l = i - start;
+            trim_span(t, &o, &l);
+            if (l && span_push(&sent, o, l)) goto oom;
+            start = i;
+        } else {
+            i++;
+        }
+    }
+    {
+        size_t o = start, l = n - start;
+        trim_span(t, &o, &l);
+        if (l && span_push(&sent, o, l)) goto oom;
+    }
+    size_t co = 0, cl = 0; /* current chunk */
+    for (size_t k = 0; k < sent.n; k++) {
+        size_t o = sent.v[k].off, l = sent.v[k].len;
+        if (cl && (o + l) - co <= max) { /* pack (the gap between sentences is whitespace) */
+            cl = o + l - co;
+            continue;
+        }
+        if (cl && span_push(out, co, cl)) goto oom;
+        cl = 0;
+        while (l > max) {
+            size_t c = cut_point(t + o, l, max);
+            size_t po = o, pl = c;
+            trim_span(t, &po, &pl);
+            if (pl && span_push(out, po, pl)) goto oom;
+            o += c;
+            l -= c;
+            trim_span(t, &o, &l);
+        }
+        if (l) {
+            co = o;
+            cl = l;
+        }
+    }
+    if (cl && span_push(out, co, cl)) goto oom;
+    free(sent.v);
+    return 0;
+oom:
+    free(sent.v);
+    return 1;
+}
+
+/* ---- voices from params.json ------------------------------------------------------------- */
+
+typedef struct {
+    char **name; /* ordered by their params.json index */
+    int n;
+} voice_list;
+
+static void voices_free(voice_list *v) {
+    for (int i = 0; i < v->n; i++) free(v->name[i]);
+    free(v->name);
+    v->name = NULL;
+    v->n = 0;
+}
+
+static int cmp_voice_idx(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return x->valuedouble < y->valuedouble ? -1 : x->valuedouble > y->valuedouble;
+}
+
+/* Reads params.json: fails for a non-TTS model; voices from multimodal.audio_tokenizer_args.voice
+ * (name -> index), else from tekken.json's list (filled by the caller). */
+static int read_params(const char *dir, voice_list *vl, char *msg, size_t msz) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/params.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, msz, "%s: cannot open: %s", path, strerror(errno));
+        return 1;
+    }
+    size_t len = 0;
+    char *js = read_stream(f, &len);
+    fclose(f);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    if (!root) {
+        snprintf(msg, msz, "%s: not valid JSON", path);
+        return 1;
+    }
+    cJSON *mm = cJSON_GetObjectItemCaseSensitive(root, "multimodal");
+    int asr = cJSON_GetObjectItemCaseSensitive(mm, "whisper_model_args") != NULL;
+    int tts = cJSON_GetObjectItemCaseSensitive(mm, "audio_model_args") != NULL;
+    if (!tts) {
+        snprintf(msg, msz, "%s: %s, not a Voxtral TTS model (no multimodal.audio_model_args)%s",
+                 dir, asr ? "a Voxtral Realtime (ASR) model" : "unknown model kind",
+                 asr ? "; use vox-transcribe" : "");
+        cJSON_Delete(root);
+        return 2;
+    }
+    cJSON *at = cJSON_GetObjectItemCaseSensitive(mm, "audio_tokenizer_args");
+    cJSON *vm = cJSON_GetObjectItemCaseSensitive(at, "voice");
+    int nv = cJSON_IsObject(vm) ? cJSON_GetArraySize(vm) : 0;
+    if (nv > 0) {
+        cJSON **items = calloc((size_t)nv, sizeof *items);
+        vl->name = calloc((size_t)nv, sizeof *vl->name);
+        int k = 0;
+        if (items && vl->name) {
+            for (cJSON *it = vm->child; it && k < nv; it = it->next)
+                if (cJSON_IsNumber(it) && it->string) items[k++] = it;
+            qsort(items, (size_t)k, sizeof *items, cmp_voice_idx);
+            for (int i = 0; i < k; i++) {
+                vl->name[i] = strdup(items[i]->string);
+                if (vl->name[i]) vl->n++;
+            }
+        }
+        free(items);
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* "pt_male" -> "pt": a two-letter lowercase prefix before '_' (else NULL). */
+static int voice_lang(const char *name, char lang[3]) {
+    if (strlen(name) > 3 && name[2] == '_' && name[0] >= 'a' && name[0] <= 'z' && name[1] >= 'a' &&
+        name[1] <= 'z') {
+        lang[0] = name[0];
+        lang[1] = name[1];
+        lang[2] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+typedef enum { OUT_NONE, OUT_RAW, OUT_WAV, OUT_SND } out_kind;
+
+typedef struct {
+    out_kind kind;
+    const char *path;
+    FILE *f;           /* OUT_RAW (stdout) / OUT_WAV */
+    SNDFILE *sf;       /* OUT_SND */
+    int sf_int;        /* OUT_SND: 16-bit integer PCM (FLAC) rather than float */
+    size_t n;          /* samples written */
+    int16_t tmp[4096]; /* s16 conversion scratch */
+    int itmp[4096];    /* left-aligned int scratch (libsndfile) */
+    float ftmp[4096];  /* clamped float scratch */
+    vox_pa_playback *pb;
+    int rate;
+} sink;
+
+static void put_le32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* 44-byte RIFF/WAVE header, 16-bit PCM mono. */
+static int wav_header(FILE *f, int rate, size_t n) {
+    unsigned char h[44];
+    uint32_t data = (uint32_t)(n * 2);
+    memcpy(h, "RIFF", 4);
+    put_le32(h + 4, 36 + data);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    put_le32(h + 16, 16);
+    h[20] = 1, h[21] = 0; /* PCM */
+    h[22] = 1, h[23] = 0; /* mono */
+    put_le32(h + 24, (uint32_t)rate);
+    put_le32(h + 28, (uint32_t)rate * 2);
+    h[32] = 2, h[33] = 0;
+    h[34] = 16, h[35] = 0;
+    memcpy(h + 36, "data", 4);
+    put_le32(h + 40, data);
+    return fwrite(h, 1, 44, f) == 44 ? 0 : 1;
+}
+
+/* Append x[n] to every output. */
+static int sink_write(sink *s, const float *x, size_t n, vox_error *e) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return vox_set_error(e, VOX_ERR_FORMAT, "sample %zu is not finite", s->n + i);
+    if (s->kind == OUT_RAW || s->kind == OUT_WAV) {
+        for (size_t i = 0; i < n;) {
+            size_t k = n - i < 4096 ? n - i : 4096;
+            for (size_t j = 0; j < k; j++) {
+                double v = round((double)x[i + j] * 32768.0); /* as vox_audio_write */
+                v = v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : v;
+                int16_t q = (int16_t)v;
+                unsigned char *p = (unsigned char *)&s->tmp[j];
+                p[0] = (unsigned char)(q & 0xff); /* little-endian on any host */
+                p[1] = (unsigned char)((uint16_t)q >> 8);
+            }
+            if (fwrite(s->tmp, 2, k, s->f) != k)
+                return vox_set_error(e, VOX_ERR_IO, "%s: write failed: %s",
+                                     s->kind == OUT_RAW ? "stdout" : s->path, strerror(errno));
+            i += k;
+        }
+        if (s->kind == OUT_RAW) fflush(s->f);
+    } else if (s->kind == OUT_SND) {
+        for (size_t i = 0; i < n;) {
+            size_t k = n - i < 4096 ? n - i : 4096;
+            sf_count_t w;
+            if (s->sf_int) {
+                for (size_t j = 0; j < k; j++) {
+                    double v = round((double)x[i + j] * 32768.0);
+                    v = v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : v;
+                    s->itmp[j] = (int)v * 65536; /* libsndfile ints are left-aligned */
+                }
+                w = sf_writef_int(s->sf, s->itmp, (sf_count_t)k);
+            } else {
+                for (size_t j = 0; j < k; j++) {
+                    float v = x[i + j];
+                    s->ftmp[j] = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+                }
+                w = sf_writef_float(s->sf, s->ftmp, (sf_count_t)k);
+            }
+            if (w != (sf_count_t)k)
+                return vox_set_error(e, VOX_ERR_IO, "%s: write failed: %s", s->path,
+                                     sf_strerror(s->sf));
+            i += k;
+        }
+    }
+    if (s->pb && vox_pa_playback_write(s->pb, x, n, e)) return e->code ? e->code : VOX_ERR_DEVICE;
+    s->n += n;
+    return 0;
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return 1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    vox_blas_ensure_core(argc, argv);
+    const char *model = NULL, *text_file = NULL, *out_path = NULL, *voice = NULL,
+               *voice_file = NULL, *ref = NULL, *dev_s = "auto";
+    int play = 0, list = 0, verbose = 0;
+    long seed = 0, steps = 0, max_frames = 1000, chunk_chars = 400, threads = 0;
+    double cfg = 1.2;
+    const char **words = calloc((size_t)argc + 1, sizeof *words);
+    int nw = 0;
+    if (!words) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        int bad = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(words);
+            return 0;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has) model = argv[++i];
+        else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has) text_file = argv[++i];
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out_path = argv[++i];
+        else if (!strcmp(a, "--play")) play = 1;
+        else if (!strcmp(a, "--voice") && has) voice = argv[++i];
+        else if (!strcmp(a, "--list-voices")) list = 1;
+        else if (!strcmp(a, "--voice-file") && has) voice_file = argv[++i];
+        else if (!strcmp(a, "--ref") && has) ref = argv[++i];
+        else if (!strcmp(a, "--seed") && has) bad = parse_int(argv[++i], 0, 0x7fffffffL, &seed);
+        else if (!strcmp(a, "--cfg") && has) {
+            char *end;
+            cfg = strtod(argv[++i], &end);
+            bad = *end || end == argv[i] || !(cfg > 0) || cfg > 100;
+        } else if (!strcmp(a, "--steps") && has) bad = parse_int(argv[++i], 1, 1000, &steps);
+        else if (!strcmp(a, "--max-frames") && has)
+            bad = parse_int(argv[++i], 1, 1000000, &max_frames);
+        else if (!strcmp(a, "--chunk-chars") && has)
+            bad = parse_int(argv[++i], 16, 1000000, &chunk_chars);
+        else if (!strcmp(a, "--device") && has) dev_s = argv[++i];
+        else if (!strcmp(a, "--threads") && has) bad = parse_int(argv[++i], 0, 4096, &threads);
+        else if (!strcmp(a, "-v")) verbose = 1;
+        else if (!strcmp(a, "--")) {
+            while (++i < argc) words[nw++] = argv[i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, PROG ": unknown option or missing value '%s' (see --help)\n", a);
+            free(words);
+            return 2;
+        } else words[nw++] = a;
+        if (bad) {
+            fprintf(stderr, PROG ": bad value '%s' for %s (see --help)\n", argv[i], a);
+            free(words);
+            return 2;
+        }
+    }
+    const char *uerr = NULL;
+    if (!model) uerr = "-m MODEL_DIR is required";
+    else if (!list && !out_path && !play) uerr = "no output: give -o FILE, -o - or --play";
+    else if (!!voice + !!voice_file + !!ref > 1)
+        uerr = "--voice, --voice-file and --ref exclude each other";
+    else if (nw && text_file) uerr = "TEXT arguments and -f FILE exclude each other";
+    else if (out_path && strcmp(out_path, "-") && !vox_audio_write_supported(out_path))
+        uerr = "-o: unsupported extension (.wav, .flac, .mp3, .ogg, .oga, .opus, or '-')";
+    if (uerr) {
+        fprintf(stderr, PROG ": %s (see --help)\n", uerr);
+        free(words);
+        return 2;
+    }
+
+    /* model kind and voices (no weights needed) */
+    voice_list vl = {0};
+    char msg[8192];
+    int prc = read_params(model, &vl, msg, sizeof msg);
+    if (prc) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        free(words);
+        return prc;
+    }
+    vox_error e = {0};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tekken.json", model);
+    vox_tekken *tok = vox_tekken_load(path, &e);
+    if (!tok) {
+        fprintf(stderr, PROG ": %s\n", e.msg);
+        voices_free(&vl);
+        free(words);
+        return 1;
+    }
+    if (vl.n == 0) { /* no params voice map: tekken.json's voice list */
+        int n = vox_tekken_audio_config(tok)->n_voices;
+        vl.name = calloc((size_t)(n > 0 ? n : 1), sizeof *vl.name);
+        for (int i = 0; vl.name && i < n; i++) {
+            vl.name[i] = strdup(vox_tekken_voice_name(tok, i));
+            if (vl.name[i]) vl.n++;
+        }
+    }
+    int status = 0;
+    char *text = NULL;
+    span_list chunks = {0};
+    vox_backend *be = NULL;
+    vox_tts_model *tm = NULL;
+    vox_params *pp = NULL;
+    vox_st_file *st = NULL;
+    vox_codec_model *cm = NULL;
+    vox_codec_state *cs = NULL;
+    vox_tts_voice tv = {0};
+    sink out = {0};
+    float *pcm = NULL;
+    int32_t *ids = NULL;
+    int interrupted = 0;
+    out.rate = 24000;
+
+    if (list) {
+        for (int i = 0; i < vl.n; i++) {
+            char lang[3];
+            if (voice_lang(vl.name[i], lang)) printf("%s\t%s\n", vl.name[i], lang);
+            else printf("%s\n", vl.name[i]);
+        }
+        goto done;
+    }
+    if (!voice && !voice_file && !ref) {
+        if (vl.n == 0) {
+            fprintf(stderr, PROG ": %s has no voices (params.json voice map and tekken.json "
+                            "voice_num_audio_tokens are empty); use --voice-file F\n", model);
+            status = 2;
+            goto done;
+        }
+        voice = vl.name[0];
+    }
+    if (voice) {
+        int found = 0;
+        for (int i = 0; i < vl.n && !found; i++) found = !strcmp(vl.name[i], voice);
+        if (!found) {
+            fprintf(stderr, PROG ": unknown voice '%s' (voices:", voice);
+            for (int i = 0; i < vl.n; i++) fprintf(stderr, "%s %s", i ? "," : "", vl.name[i]);
+            fprintf(stderr, ")\n");
+            status = 2;
+            goto done;
+        }
+    }
+
+    /* text */
+    size_t tlen = 0;
+    if (nw) {
+        size_t n = 1;
+        for (int i = 0; i < nw; i++) n += strlen(words[i]) + 1;
+        text = malloc(n);
+        if (text) {
+            text[0] = 0;
+            for (int i = 0; i < nw; i++) {
+                if (i) strcat(text, " ");
+                strcat(text, words[i]);
+            }
+            tlen = strlen(text);
+        }
+    } else if (text_file) {
+        FILE *f = fopen(text_file, "rb");
+        if (!f) {
+            fprintf(stderr, PROG ": %s: cannot open: %s\n", text_file, strerror(errno));
+            status = 1;
+            goto done;
+        }
+        text = read_stream(f, &tlen);
+        fclose(f);
+    } else {
+        text = read_stream(stdin, &tlen);
+    }
+    if (!text) {
+        fprintf(stderr, PROG ": reading the text failed\n");
+        status = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < tlen; i++)
+        if (!text[i]) text[i] = ' ';
+    if (split_text(text, tlen, (size_t)chunk_chars, &chunks)) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 1;
+        goto done;
+    }
+    if (chunks.n == 0) {
+        fprintf(stderr, PROG ": empty text (give TEXT, -f FILE or text on stdin)\n");
+        status = 2;
+        goto done;
+    }
+
+    /* output opened before the model loads: an unwritable path fails at once */
+    if (out_path) {
+        if (!strcmp(out_path, "-")) {
+            if (isatty(STDOUT_FILENO)) {
+                fprintf(stderr, PROG ": -o -: stdout is a terminal; redirect it (raw s16le PCM)\n");
+                status = 2;
+                goto done;
+            }
+            out.kind = OUT_RAW;
+            out.f = stdout;
+            out.path = "stdout";
+        } else {
+            size_t pl = strlen(out_path);
+            const char *ext = strrchr(out_path, '.');
+            int wav = pl >= 4 && !strcasecmp(out_path + pl - 4, ".wav");
+            out.path = out_path;
+            if (wav) {
+                FILE *f = fopen(out_path, "wb");
+                if (!f) {
+                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                            strerror(errno));
+                    status = 1;
+                    goto done;
+                }
+                out.kind = OUT_WAV;
+                out.f = f;
+                if (wav_header(f, out.rate, 0)) {
+                    fprintf(stderr, PROG ": %s: write failed: %s\n", out_path, strerror(errno));
+                    status = 1;
+                    goto done;
+                }
+            } else {
+                /* the rate is the codec's: read it now (params.json) so the stream opens
+                 * before the model loads */
+                snprintf(path, sizeof path, "%s/params.json", model);
+                vox_params *p0 = vox_params_load(path, &e);
+                vox_codec_config c0;
+                if (!p0 || vox_codec_config_from_params(p0, NULL, &c0, &e)) {
+                    fprintf(stderr, PROG ": %s\n", e.msg);
+                    vox_params_free(p0);
+                    status = 1;
+                    goto done;
+                }
+                vox_params_free(p0);
+                out.rate = c0.sampling_rate;
+                SF_INFO si = {0};
+                si.samplerate = out.rate;
+                si.channels = 1;
+                if (!strcasecmp(ext, ".flac")) si.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+                else if (!strcasecmp(ext, ".opus")) si.format = SF_FORMAT_OGG | SF_FORMAT_OPUS;
+                else if (!strcasecmp(ext, ".mp3"))
+                    si.format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
+                else si.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
+                out.sf_int = !strcasecmp(ext, ".flac");
+                if (!sf_format_check(&si)) {
+                    fprintf(stderr, PROG ": %s: libsndfile cannot write this format at %d Hz "
+                                    "mono\n", out_path, out.rate);
+                    status = 2;
+                    goto done;
+                }
+                errno = 0;
+                int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+                if (fd < 0) { /* errno text, as for .wav (sf_open's message is vaguer) */
+                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                            strerror(errno));
+                    status = 1;
+                    goto done;
+                }
+                out.sf = sf_open_fd(fd, SFM_WRITE, &si, 1);
+                if (!out.sf) {
+                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                            sf_strerror(NULL));
+                    remove(out_path);
+                    status = 1;
+                    goto done;
+                }
+                out.kind = OUT_SND;
+                if ((si.format & SF_FORMAT_SUBMASK) == SF_FORMAT_VORBIS) {
+                    double q = 0.6; /* as vox_audio_write */
+                    sf_command(out.sf, SFC_SET_VBR_ENCODING_QUALITY, &q, sizeof q);
+                }
+            }
+        }
+    }
+
+    /* backend, tts model, codec */
+    vox_device dev;
+    if (vox_device_parse(dev_s, &dev, &e)) {
+        fprintf(stderr, PROG ": %s\n", e.msg);
+        status = 2;
+        goto done;
+    }
+    be = vox_backend_create(dev, (int)threads, verbose ? VOX_LOG_VERBOSE : VOX_LOG_INFO, &e);
+    if (!be) {
+        fprintf(stderr, PROG ": %s\n", e.msg);
+        status = 1;
+        goto done;
+    }
+    if (verbose) fprintf(stderr, PROG ": backend %s\n", be->ops->describe(be));
+    double t0 = vox_time_now();
+    tm = vox_tts_model_load(model, be, &e);
+    if (!tm) {
+        fprintf(stderr, PROG ": %s\n", e.msg);
+        status = 1;
+        goto done;
+    }
+    const vox_tts_config *tc = vox_tts_model_config(tm);
+    if (steps && steps != tc->n_steps) {
+        fprintf(stderr, PROG ": --steps %ld: this build cannot change the flow-matching step "
+                        "count (the model's %d steps are fixed at load; tts/ has no per-session "
+                        "setting)\n", steps, tc->n_steps);
+        status = 2;
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/params.json", model);
+    pp = vox_params_load(path, &e);
+    snprintf(path, sizeof path, "%s/consolidated.safetensors", model);
+    st = pp ? vox_st_open(path, &e) : NULL;
+    cm = st ? vox_codec_load(be, pp, st, &e) : NULL;
+    if (!cm) {
+        fprintf(stderr, PROG ": %s\n", e.msg);
+        status = 1;
+        goto done;
+    }
+    const vox_codec_config *cc = vox_codec_get_config(cm);
+    out.rate = cc->sampling_rate;
+    if (verbose)
+        fprintf(stderr, PROG ": model loaded in %.2f s (dim %d, %d layers, %d FM steps, %d Hz, "
+                        "%d samples per frame)\n", vox_time_now() - t0, tc->dim, tc->n_layers,
+                tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
+    if (ref) {
+        if (!vox_codec_has_encoder(cm))
+            fprintf(stderr, PROG ": --ref: this checkpoint has no codec encoder weights, so it "
+                            "cannot clone a voice from audio; use --voice NAME (list with "
+                            "--list-voices)\n");
+        else
+            fprintf(stderr, PROG ": --ref: this build cannot yet turn reference audio into a "
+                            "voice (tts/ has no codes-to-voice-embedding entry point); use "
+                            "--voice NAME (list with --list-voices)\n");
+        status = 2;
+        goto done;
+    }
+    if (voice_file) {
+        if (vox_tts_voice_load(voice_file, tc->dim, &tv, &e)) {
+            fprintf(stderr, PROG ": %s\n", e.msg);
+            status = 1;
+            goto done;
+        }
+    } else if (vox_tts_model_voice(tm, model, voice, &tv, &e)) {
+        fprintf(stderr, PROG ": %s\n", e.msg);
+        status = 1;
+        goto done;
+    }
+
+    enum { DEC_FRAMES = 16 }; /* codec state capacity; frames are decoded one at a time */
+    cs = vox_codec_state_new(cm, DEC_FRAMES, &e);
+    pcm = malloc((size_t)DEC_FRAMES * (size_t)cc->samples_per_frame * sizeof *pcm);
+    if (!cs || !pcm) {
+        fprintf(stderr, PROG ": %s\n", cs ? "out of memory" : e.msg);
+        status = 1;
+        goto done;
+    }
+    if (play) {
+        vox_pa_global_init(verbose);
+        out.pb = vox_pa_playback_open(VOX_PA_DEFAULT_DEVICE, out.rate, 0, &e);
+        if (!out.pb) {
+            fprintf(stderr, PROG ": --play: %s\n", e.msg);
+            status = 1;
+            goto done;
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    int NC = tc->n_codebooks;
+    int32_t codes[2][64 + 1];
+    int32_t *lm_codes = NC <= 65 ? codes[0] : malloc((size_t)NC * 2 * sizeof(int32_t));
+    int32_t *raw_codes = NC <= 65 ? codes[1] : lm_codes + NC;
+    if (!lm_codes) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 1;
+        goto done;
+    }
+    long long total_frames = 0;
+    double tg = vox_time_now(), t_first = -1;
+    for (size_t ci = 0; ci < chunks.n && !status && !interrupted; ci++) {
+        char *ct = strndup(text + chunks.v[ci].off, chunks.v[ci].len);
+        size_t n_ids = 0;
+        vox_tts_session *s = NULL;
+        int rc = ct ? vox_tts_prompt(tok, ct, tv.rows, &ids, &n_ids, NULL, &e)
+                    : vox_set_error(&e, VOX_ERR_NOMEM, "out of memory");
+        free(ct);
+        if (!rc) {
+            vox_tts_session_opts so;
+            vox_tts_session_defaults(&so);
+            so.seed = (uint64_t)seed + ci;
+            so.cfg_alpha = (float)cfg;
+            so.max_frames = (int)max_frames;
+            s = vox_tts_session_new(tm, ids, n_ids, &tv, &so, &e);
+            rc = s ? 0 : 1;
+        }
+        free(ids);
+        ids = NULL;
+        vox_codec_state_reset(cs);
+        int done = 0, frames = 0;
+        while (!rc && !done) {
+            if (g_interrupted) {
+                interrupted = 1;
+                break;
+            }
+            rc = vox_tts_session_step(s, lm_codes, &done, &e);
+            if (rc || done) break;
+            int nv = 0;
+            int64_t np = 0;
+            rc = vox_codec_ids_to_codes(cc, lm_codes, 1, raw_codes, &nv, &e);
+            if (!rc && nv == 1) rc = vox_codec_decode(cm, cs, raw_codes, 1, pcm, &np, &e);
+            if (!rc && np > 0) rc = sink_write(&out, pcm, (size_t)np, &e);
+            if (!rc && t_first < 0 && np > 0) t_first = vox_time_now() - tg;
+            frames++;
+        }
+        if (!rc) {
+            int64_t np = 0;
+            rc = vox_codec_finish(cm, cs, pcm, &np, &e);
+            if (!rc && np > 0) rc = sink_write(&out, pcm, (size_t)np, &e);
+        }
+        vox_tts_session_free(s);
+        if (rc) {
+            fprintf(stderr, PROG ": chunk %zu: %s\n", ci + 1, e.msg);
+            status = 1;
+        }
+        total_frames += frames;
+        if (verbose)
+            fprintf(stderr, PROG ": chunk %zu/%zu: %zu bytes, %zu prompt tokens, %d frames%s\n",
+                    ci + 1, chunks.n, chunks.v[ci].len, n_ids, frames,
+                    frames >= max_frames ? " (--max-frames cap)" : "");
+    }
+    if (lm_codes != codes[0]) free(lm_codes);
+    if (verbose) {
+        double wall = vox_time_now() - tg, sec = (double)out.n / out.rate;
+        fprintf(stderr, PROG ": frames generated: %lld; samples per frame: %d; samples: %zu "
+                        "(%.2f s of audio in %.2f s, first audio after %.2f s)\n",
+                total_frames, cc->samples_per_frame, out.n, sec, wall, t_first < 0 ? 0 : t_first);
+    }
+    if (interrupted) fprintf(stderr, PROG ": interrupted; the audio made so far is written\n");
+
+done:
+    if (out.kind == OUT_WAV && out.f) {
+        int bad = fflush(out.f) || fseek(out.f, 0, SEEK_SET) || wav_header(out.f, out.rate, out.n);
+        if (fclose(out.f) || bad) {
+            fprintf(stderr, PROG ": %s: write failed: %s\n", out.path, strerror(errno));
+            if (!status) status = 1;
+        }
+        if (status && !interrupted) remove(out.path);
+    } else if (out.kind == OUT_SND) {
+        if (sf_close(out.sf)) {
+            fprintf(stderr, PROG ": %s: write failed at close\n", out.path);
+            if (!status) status = 1;
+        }
+        if (status && !interrupted) remove(out.path);
+    } else if (out.kind == OUT_RAW && fflush(stdout)) {
+        fprintf(stderr, PROG ": stdout: write failed: %s\n", strerror(errno));
+        if (!status) status = 1;
+    }
+    if (out.pb && vox_pa_playback_close(out.pb, &e)) {
+        fprintf(stderr, PROG ": --play: %s\n", e.msg);
+        if (!status) status = 1;
+    }
+    free(pcm);
+    free(ids);
+    vox_codec_state_free(cs);
+    vox_tts_voice_free(&tv);
+    vox_codec_free(cm);
+    vox_st_close(st);
+    vox_params_free(pp);
+    vox_tts_model_free(tm);
+    vox_backend_destroy(be);
+    free(chunks.v);
+    free(text);
+    vox_tekken_free(tok);
+    voices_free(&vl);
+    free(words);
+    return interrupted ? 130 : status;
+}
