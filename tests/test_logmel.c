@@ -26,32 +26,16 @@
 #include "vox_ref.h"
 #include "vox_test.h"
 #include "vox_wav.h"
+#include "vox_testdata.h"
+#include "mel_fixture.h"
 
-#define FIX VOX_SOURCE_DIR "/tests/fixtures/mel/"
+#define FIX MEL_FIX
 #define TOL_SAME 0.0 /* CPU op vs vox_mel_compute: same FFTW math, bit-equal */
 #define TOL_REF 1e-4 /* vs the float32 transformers fixture (as test_mel.c) */
 /* CPU op (float FFTW, float mel sum) vs the double DFT on white noise with amplitude 1: the
  * float spectrum error is ~1e-7 of the frame energy, the band energies are within a few
  * orders of the total, so log10 moves by < 1e-5; features are log10 / 4. */
 #define TOL_DFT 2e-5
-
-static double jnum(const cJSON *o, const char *k, int *ok) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(v)) {
-        fprintf(stderr, "meta.json: missing number '%s'\n", k);
-        *ok = 0;
-        return 0.0;
-    }
-    return v->valuedouble;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static float urand(void) { /* [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((double)(rng_state >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
 
 static double max_diff(const float *a, const float *b, size_t n, size_t *n_diff) {
     double m = 0.0;
@@ -104,23 +88,15 @@ static void fixtures(vox_test_state *ts, vox_backend *be, const vox_mel *mel) {
                 printf("silence  %-7s: all %zu values == -0.625 exactly: %s\n",
                        pad ? "zero" : "reflect", T * nm, bad ? "NO" : "yes");
             } else if (pad == 0) {
-                size_t len = 0;
-                char *rb = vox_read_file(ref, &len, &err);
-                VOX_CHECK(ts, rb && len == T * nm * sizeof(float), "%s: %s", ref,
-                          rb ? "wrong size" : err.msg);
-                if (rb && len == T * nm * sizeof(float)) {
-                    float *r = malloc(len);
-                    if (r) {
-                        memcpy(r, rb, len);
-                        double dr = max_diff(b, r, T * nm, NULL);
-                        printf("%-8s reflect: cpu op vs transformers fixture max |diff| %.3g\n",
-                               names[t], dr);
-                        VOX_CHECK(ts, dr <= TOL_REF, "%s: vs fixture %.3g > %g", names[t], dr,
-                                  TOL_REF);
-                        free(r);
-                    }
+                float *r = mel_fix_read_f32(ref, T * nm, ts);
+                if (r) {
+                    double dr = max_diff(b, r, T * nm, NULL);
+                    printf("%-8s reflect: cpu op vs transformers fixture max |diff| %.3g\n",
+                           names[t], dr);
+                    VOX_CHECK(ts, dr <= TOL_REF, "%s: vs fixture %.3g > %g", names[t], dr,
+                              TOL_REF);
+                    free(r);
                 }
-                free(rb);
             }
         }
         free(a);
@@ -130,21 +106,21 @@ static void fixtures(vox_test_state *ts, vox_backend *be, const vox_mel *mel) {
 }
 
 /* The op on random data against vox_ref_logmel. */
-static void op_vs_dft(vox_test_state *ts, vox_backend *be, int n_fft, int hop, int n_mels,
-                      int n_frames, double *worst) {
+static void op_vs_dft(vox_test_state *ts, vox_backend *be, vox_rng *rng, int n_fft, int hop,
+                      int n_mels, int n_frames, double *worst) {
     int nb = n_fft / 2 + 1;
     size_t nx = (size_t)(n_frames - 1) * hop + n_fft + 3; /* a little slack past the end */
     float *x = malloc(nx * 4), *win = malloc((size_t)n_fft * 4);
     float *fb = calloc((size_t)n_mels * nb, 4);
     float *y = malloc((size_t)n_frames * n_mels * 4), *e = malloc((size_t)n_frames * n_mels * 4);
     if (!x || !win || !fb || !y || !e) goto out;
-    for (size_t i = 0; i < nx; i++) x[i] = urand();
+    for (size_t i = 0; i < nx; i++) x[i] = vox_rng_uni(rng);
     for (int i = 0; i < 3 * n_fft && (size_t)i < nx; i++) x[i] = 0.0f; /* frames at the floor */
     for (int i = 0; i < n_fft; i++) win[i] = vox_mel_hann(i, n_fft);
     /* a banded bank: filter m covers a random span of bins with positive weights */
     for (int m = 0; m < n_mels; m++) {
-        int lo = (int)((urand() + 1.0f) * 0.5f * (float)(nb - 1)), len = 1 + m % 5;
-        for (int k = lo; k < lo + len && k < nb; k++) fb[(size_t)m * nb + k] = 0.5f + 0.5f * urand();
+        int lo = (int)((vox_rng_uni(rng) + 1.0f) * 0.5f * (float)(nb - 1)), len = 1 + m % 5;
+        for (int k = lo; k < lo + len && k < nb; k++) fb[(size_t)m * nb + k] = 0.5f + 0.5f * vox_rng_uni(rng);
     }
     vox_ref_logmel(e, x, n_frames, hop, n_fft, win, fb, n_mels, -6.5f);
     int rc = be->ops->logmel(be, y, x, n_frames, hop, n_fft, win, fb, n_mels, -6.5f);
@@ -163,31 +139,16 @@ out:
 int main(void) {
     vox_test_state ts = {0};
     vox_error err = {0};
-    size_t mlen = 0;
-    char *mtxt = vox_read_file(FIX "meta.json", &mlen, &err);
-    VOX_CHECK(&ts, mtxt != NULL, "%s", err.msg);
-    if (!mtxt) return vox_test_done(&ts, "test_logmel");
-    cJSON *meta = cJSON_Parse(mtxt);
-    free(mtxt);
-    const cJSON *fe = cJSON_GetObjectItemCaseSensitive(meta, "feature_extractor");
-    int ok = meta && fe;
-    vox_mel_config cfg = {0};
-    if (ok) {
-        cfg.sample_rate = (int)jnum(fe, "sampling_rate", &ok);
-        cfg.n_fft = (int)jnum(fe, "n_fft", &ok);
-        cfg.hop = (int)jnum(fe, "hop_length", &ok);
-        cfg.n_mels = (int)jnum(fe, "feature_size", &ok);
-        cfg.global_log_mel_max = jnum(fe, "global_log_mel_max", &ok);
-        cfg.f_min = jnum(meta, "f_min", &ok);
-        cfg.f_max = jnum(meta, "f_max", &ok);
-    }
-    VOX_CHECK(&ts, ok, "meta.json incomplete");
+    vox_mel_config cfg;
+    cJSON *meta = mel_fix_load(&cfg, &ts);
+    int ok = meta != NULL;
     vox_mel *mel = ok ? vox_mel_new(&cfg, &err) : NULL;
     VOX_CHECK(&ts, !ok || mel, "vox_mel_new: %s", err.msg);
     vox_backend *be = vox_cpu_backend_create(2, &err);
     VOX_CHECK(&ts, be != NULL, "cpu backend: %s", err.msg);
     if (mel && be) fixtures(&ts, be, mel);
 
+    vox_rng rng = {0x9e3779b97f4a7c15ull};
     vox_backend *be1 = vox_cpu_backend_create(1, &err), *be3 = vox_cpu_backend_create(3, &err);
     VOX_CHECK(&ts, be1 && be3, "cpu backends: %s", err.msg);
     if (be1 && be3) {
@@ -197,7 +158,7 @@ int main(void) {
         double worst = 0.0;
         for (int rep = 0; rep < 2; rep++)
             for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
-                op_vs_dft(&ts, rep ? be3 : be1, sh[s].n_fft, sh[s].hop, sh[s].n_mels,
+                op_vs_dft(&ts, rep ? be3 : be1, &rng, sh[s].n_fft, sh[s].hop, sh[s].n_mels,
                           sh[s].frames, &worst);
             }
         printf("cpu op vs direct double DFT (5 sizes x 1/3 threads): max |diff| %.3g (tol %g)\n",
