@@ -15,7 +15,8 @@ VOX_CUDA=${VOX_CUDA:-AUTO}
 # Debian packages, one per need (see docs/dependencies.md).
 PKGS="build-essential cmake pkg-config git python3 libopenblas-dev libfftw3-dev libcjson-dev
 libpcre2-dev portaudio19-dev libsndfile1-dev libavformat-dev libavcodec-dev libavutil-dev
-libswresample-dev libasound2-dev libwebsockets-dev espeak-ng sox ffmpeg tmux"
+libswresample-dev libasound2-dev libwebsockets-dev espeak-ng sox ffmpeg tmux
+pulseaudio pulseaudio-utils libasound2-plugins chromium"
 
 install_deps() {
     local missing=()
