@@ -45,16 +45,16 @@ typedef struct srv_config {
     const char *tts_model_dir; /* TTS model or NULL */
     const char *served_name;   /* ASR model id in /v1/models and session.update (basename) */
     const char *tts_served_name;
-    const char *host;   /* bind address, default 127.0.0.1 */
-    int port;           /* default 8080; 0 = any free port (printed at startup) */
-    const char *device; /* cpu, cuda, auto */
-    int threads;        /* CPU threads (0 = all) */
-    int max_sessions;   /* concurrent jobs (ASR + TTS), default 16 */
-    size_t max_message; /* bytes of one WebSocket message / HTTP body, default 16 MiB */
-    double max_audio_sec;  /* audio per request/session, default 3600 */
-    double idle_timeout;   /* seconds without client input before a session is closed, 60 */
-    double grace_sec;      /* SIGTERM: time allowed to in-flight sessions, default 10 */
-    size_t max_out_queue;  /* bytes queued to one client before it is dropped, 8 MiB */
+    const char *host;     /* bind address, default 127.0.0.1 */
+    int port;             /* default 8080; 0 = any free port (printed at startup) */
+    const char *device;   /* cpu, cuda, auto */
+    int threads;          /* CPU threads (0 = all) */
+    int max_sessions;     /* concurrent jobs (ASR + TTS), default 16 */
+    size_t max_message;   /* bytes of one WebSocket message / HTTP body, default 16 MiB */
+    double max_audio_sec; /* audio per request/session, default 3600 */
+    double idle_timeout;  /* seconds without client input before a session is closed, 60 */
+    double grace_sec;     /* SIGTERM: time allowed to in-flight sessions, default 10 */
+    size_t max_out_queue; /* bytes queued to one client before it is dropped, 8 MiB */
     int verbose;
 } srv_config;
 
@@ -74,24 +74,26 @@ typedef struct srv_word {
 
 typedef struct srv_event {
     srv_ev_kind kind;
-    char *text;        /* TEXT: utf-8 delta (may be ""); DONE (ASR): full text; ERROR: message */
-    size_t len;        /* bytes of text */
-    double t0, t1;     /* TEXT: audio seconds of the tokens in this delta */
-    srv_word *words;   /* TEXT: words completed by this delta (a word is reported once, when
-                          the next word starts or the stream ends) */
+    char *text;      /* TEXT: utf-8 delta (may be ""); DONE (ASR): full text; ERROR: message */
+    size_t len;      /* bytes of text */
+    double t0, t1;   /* TEXT: audio seconds of the tokens in this delta */
+    srv_word *words; /* TEXT: words completed by this delta (a word is reported once, when
+                        the next word starts or the stream ends) */
     int n_words;
-    float *pcm;        /* PCM: 24 kHz mono float (TTS) */
+    float *pcm; /* PCM: 24 kHz mono float (TTS) */
     size_t n;
     /* DONE: usage */
     int64_t prompt_tokens, completion_tokens; /* audio tokens in, text tokens / frames out */
-    double audio_sec;  /* DONE: seconds of audio in (ASR) or out (TTS) */
-    int code;          /* ERROR: vox error code */
+    double audio_sec;                         /* DONE: seconds of audio in (ASR) or out (TTS) */
+    int code;                                 /* ERROR: vox error code */
 } srv_event;
 
 /* ASR stream: delay_ms <= 0 = model default. NULL + err when max sessions reached (err->code
  * VOX_ERR_UNSUPPORTED, message says so), the delay is not accepted (VOX_ERR_ARG) or the
  * server is draining. */
 srv_job *srv_asr_open(srv *S, int delay_ms, srv_conn *owner, vox_error *err);
+/* Check a delay (ms) against the model's trained set; *n_delay = delay tokens. */
+int srv_asr_check_delay(srv *S, int delay_ms, int *n_delay, vox_error *err);
 /* Queue 16 kHz mono float PCM (copied). Fails after end or past --max-audio-seconds. */
 int srv_asr_push(srv_job *j, const float *pcm, size_t n, vox_error *err);
 /* Decode all audio sent so far (right padding appended), keep the stream open. */
@@ -114,19 +116,26 @@ srv_conn *srv_next_ready(srv *S);
 
 /* ---- server state queries -------------------------------------------------------------- */
 const srv_config *srv_cfg(const srv *S);
-int srv_is_ready(const srv *S);         /* models loaded, scheduler running */
-int srv_is_draining(const srv *S);      /* SIGTERM received */
-int srv_sessions(const srv *S);         /* jobs open now */
+int srv_is_ready(const srv *S);    /* models loaded, scheduler running */
+int srv_is_draining(const srv *S); /* SIGTERM received */
+int srv_sessions(const srv *S);    /* jobs open now */
 int srv_has_tts(const srv *S);
-int srv_asr_sample_rate(const srv *S);  /* 16000 */
-int srv_tts_sample_rate(const srv *S);  /* 24000, 0 without TTS */
+int srv_asr_sample_rate(const srv *S); /* 16000 */
+int srv_tts_sample_rate(const srv *S); /* 24000, 0 without TTS */
 /* Voice names of the TTS model (NULL-terminated, owned by S); NULL without TTS. */
 const char *const *srv_tts_voices(const srv *S);
 
 /* Metrics (counters are updated by both threads under the metrics lock). */
 typedef enum {
-    SRV_ERR_INVALID_JSON, SRV_ERR_INVALID_AUDIO, SRV_ERR_UNKNOWN_EVENT, SRV_ERR_MODEL,
-    SRV_ERR_PROCESSING, SRV_ERR_LIMIT, SRV_ERR_BUSY, SRV_ERR_SLOW_CLIENT, SRV_ERR_OTHER,
+    SRV_ERR_INVALID_JSON,
+    SRV_ERR_INVALID_AUDIO,
+    SRV_ERR_UNKNOWN_EVENT,
+    SRV_ERR_MODEL,
+    SRV_ERR_PROCESSING,
+    SRV_ERR_LIMIT,
+    SRV_ERR_BUSY,
+    SRV_ERR_SLOW_CLIENT,
+    SRV_ERR_OTHER,
     SRV_ERR_COUNT
 } srv_err_kind;
 void srv_count_error(srv *S, srv_err_kind k);
@@ -163,9 +172,9 @@ struct srv_conn {
     struct lws *wsi;
     srv *S;
     const srv_route *route;
-    void *state;     /* the route's own state */
-    double last_rx;  /* vox_time_now() of the last client input (idle timeout) */
-    int closing;     /* close after the output queue is written */
+    void *state;    /* the route's own state */
+    double last_rx; /* vox_time_now() of the last client input (idle timeout) */
+    int closing;    /* close after the output queue is written */
     /* private to the core: */
     struct srv_outq *out;
     unsigned char *rx;
@@ -204,6 +213,8 @@ int srv_http_error(srv_conn *c, int status, const char *type, const char *messag
 size_t srv_conn_queued(const srv_conn *c);
 /* Ask for a pump() call from the network loop soon (e.g. after partial progress). */
 void srv_conn_pump_later(srv_conn *c);
+/* Ask for a pump() call after ms milliseconds (one pending timer per connection). */
+void srv_conn_pump_after(srv_conn *c, int ms);
 
 /* Route tables, each terminated by an entry with path == NULL. */
 extern const srv_route srv_routes_status[]; /* srv_status.c: /health, /v1/models, /metrics */
@@ -231,6 +242,7 @@ typedef struct srv_buf {
     int oom;
 } srv_buf;
 void srv_buf_add(srv_buf *b, const void *p, size_t n);
+#define SRV_BUF_LIT(b, lit) srv_buf_add((b), (lit), sizeof(lit) - 1) /* a string literal */
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void srv_buf_json_str(srv_buf *b, const char *s, size_t n);
 void srv_buf_free(srv_buf *b);

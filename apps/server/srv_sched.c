@@ -74,7 +74,8 @@ struct srv_sched {
 
 void srv_event_clear(srv_event *ev) {
     free(ev->text);
-    for (int i = 0; i < ev->n_words; i++) free(ev->words[i].word);
+    for (int i = 0; i < ev->n_words; i++)
+        free(ev->words[i].word);
     free(ev->words);
     free(ev->pcm);
     memset(ev, 0, sizeof *ev);
@@ -93,7 +94,8 @@ static int push_event_locked(srv_sched *q, srv_job *j, srv_event *ev) {
             srv_event_clear(ev);
             return -1;
         }
-        for (size_t i = 0; i < j->ev_n; i++) ne[i] = j->ev[(j->ev_head + i) % j->ev_cap];
+        for (size_t i = 0; i < j->ev_n; i++)
+            ne[i] = j->ev[(j->ev_head + i) % j->ev_cap];
         free(j->ev);
         j->ev = ne;
         j->ev_head = 0;
@@ -105,8 +107,10 @@ static int push_event_locked(srv_sched *q, srv_job *j, srv_event *ev) {
     if (!j->in_ready) {
         j->in_ready = 1;
         j->ready_next = NULL;
-        if (q->ready_tail) q->ready_tail->ready_next = j;
-        else q->ready_head = j;
+        if (q->ready_tail)
+            q->ready_tail->ready_next = j;
+        else
+            q->ready_head = j;
         q->ready_tail = j;
     }
     q->wake_net = 1;
@@ -214,6 +218,11 @@ static void job_submit(srv_job *j) {
     pthread_mutex_unlock(&q->mu);
 }
 
+int srv_asr_check_delay(srv *S, int delay_ms, int *n_delay, vox_error *err) {
+    return vox_asr_delay_tokens(S->asr, delay_ms > 0 ? delay_ms : S->asr_info->default_delay_ms,
+                                n_delay, err);
+}
+
 srv_job *srv_asr_open(srv *S, int delay_ms, srv_conn *owner, vox_error *err) {
     if (delay_ms > 0) {
         int nd;
@@ -244,7 +253,8 @@ int srv_asr_push(srv_job *j, const float *pcm, size_t n, vox_error *err) {
     double sec = (double)n / S->asr_info->sample_rate;
     pthread_mutex_lock(&q->mu);
     int rc = VOX_OK;
-    if (j->end_req) rc = vox_set_error(err, VOX_ERR_ARG, "audio after the end of the stream");
+    if (j->end_req)
+        rc = vox_set_error(err, VOX_ERR_ARG, "audio after the end of the stream");
     else if (j->audio_in + sec > S->cfg.max_audio_sec)
         rc = vox_set_error(err, VOX_ERR_ARG,
                            "audio longer than the limit of %.0f s per session "
@@ -253,9 +263,11 @@ int srv_asr_push(srv_job *j, const float *pcm, size_t n, vox_error *err) {
     else if (n) {
         if (j->in_n + n > j->in_cap) {
             size_t cap = j->in_cap ? j->in_cap : 16384;
-            while (cap < j->in_n + n) cap *= 2;
+            while (cap < j->in_n + n)
+                cap *= 2;
             float *ni = realloc(j->in, cap * sizeof *ni);
-            if (!ni) rc = vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
+            if (!ni)
+                rc = vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
             else {
                 j->in = ni;
                 j->in_cap = cap;
@@ -281,19 +293,29 @@ static int set_flag(srv_job *j, int end, vox_error *err) {
     srv_sched *q = j->S->sched;
     int rc = VOX_OK;
     pthread_mutex_lock(&q->mu);
-    if (j->kind != JOB_ASR) rc = vox_set_error(err, VOX_ERR_ARG, "not an ASR job");
-    else if (j->end_req) rc = vox_set_error(err, VOX_ERR_ARG, "the stream has already ended");
-    else if (end) j->end_req = 1;
-    else j->flush_req = 1;
+    if (j->kind != JOB_ASR)
+        rc = vox_set_error(err, VOX_ERR_ARG, "not an ASR job");
+    else if (j->end_req)
+        rc = vox_set_error(err, VOX_ERR_ARG, "the stream has already ended");
+    else if (end)
+        j->end_req = 1;
+    else
+        j->flush_req = 1;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
-int srv_asr_flush(srv_job *j, vox_error *err) { return set_flag(j, 0, err); }
-int srv_asr_end(srv_job *j, vox_error *err) { return set_flag(j, 1, err); }
+int srv_asr_flush(srv_job *j, vox_error *err) {
+    return set_flag(j, 0, err);
+}
+int srv_asr_end(srv_job *j, vox_error *err) {
+    return set_flag(j, 1, err);
+}
 
-double srv_job_audio_in(const srv_job *j) { return j->audio_in; }
+double srv_job_audio_in(const srv_job *j) {
+    return j->audio_in;
+}
 
 srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts_opts *o,
                       srv_conn *owner, vox_error *err) {
@@ -307,10 +329,11 @@ srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts
     }
     if (voice && voice[0]) {
         int ok = 0;
-        for (char **v = S->voices; v && *v; v++) ok |= !strcmp(*v, voice);
+        for (char **v = S->voices; v && *v; v++)
+            ok |= !strcmp(*v, voice);
         if (!ok) {
-            vox_set_error(err, VOX_ERR_NOTFOUND, "unknown voice '%s' (GET /v1/audio/voices lists them)",
-                          voice);
+            vox_set_error(err, VOX_ERR_NOTFOUND,
+                          "unknown voice '%s' (GET /v1/audio/voices lists them)", voice);
             return NULL;
         }
     }
@@ -344,7 +367,8 @@ void srv_job_close(srv_job *j) {
         /* unlink from the ready list */
         if (j->in_ready) {
             srv_job **pp = &q->ready_head, *prev = NULL;
-            while (*pp && *pp != j) prev = *pp, pp = &(*pp)->ready_next;
+            while (*pp && *pp != j)
+                prev = *pp, pp = &(*pp)->ready_next;
             if (*pp) {
                 *pp = j->ready_next;
                 if (q->ready_tail == j) q->ready_tail = prev;
@@ -371,7 +395,8 @@ static void job_free(srv_job *j) {
     vox_tts_session_free(j->ts);
     vox_codec_state_free(j->cs);
     vox_tts_voice_free(&j->voice);
-    for (size_t i = 0; i < j->ev_n; i++) srv_event_clear(&j->ev[(j->ev_head + i) % j->ev_cap]);
+    for (size_t i = 0; i < j->ev_n; i++)
+        srv_event_clear(&j->ev[(j->ev_head + i) % j->ev_cap]);
     free(j->ev);
     free(j->in);
     free(j->work);
@@ -382,7 +407,9 @@ static void job_free(srv_job *j) {
     free(j);
 }
 
-static int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+static int is_ws(unsigned char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
 
 /* Complete the word in j->wtok: decode, trim, add to (words, nw). Times as vox-transcribe: a
  * word spans [t(first) - 80 ms, t(last)], clamped to [0, audio] and monotonic. */
@@ -396,8 +423,10 @@ static void word_complete(srv_job *j, srv_word **words, int *nw, int *cap) {
     j->wtok_n = 0;
     if (rc) return;
     size_t a = 0, b = len;
-    while (a < b && is_ws((unsigned char)out[a])) a++;
-    while (b > a && is_ws((unsigned char)out[b - 1])) b--;
+    while (a < b && is_ws((unsigned char)out[a]))
+        a++;
+    while (b > a && is_ws((unsigned char)out[b - 1]))
+        b--;
     if (a == b) {
         free(out);
         return;
@@ -533,7 +562,8 @@ static void asr_take_input(srv_sched *q, srv_job *j) {
     }
 }
 
-/* ---- TTS ---------------------------------------------------------------------------------------- */
+/* ---- TTS ----------------------------------------------------------------------------------------
+ */
 
 static int tts_start(srv_job *j, vox_error *e) {
     srv *S = j->S;
@@ -576,11 +606,13 @@ static void tts_step(srv *S, srv_job **jobs, int n, float *pcm, int32_t *codes, 
     const vox_codec_config *cc = vox_codec_get_config(S->codec);
     const vox_tts_config *tc = vox_tts_model_config(S->tts);
     int ncb = tc->n_codebooks;
-    for (int i = 0; i < n; i++) ss[i] = jobs[i]->ts;
+    for (int i = 0; i < n; i++)
+        ss[i] = jobs[i]->ts;
     vox_error e = {0};
     double t0 = vox_time_now();
     if (vox_tts_step_batch(ss, n, codes, done, &e)) {
-        for (int i = 0; i < n; i++) push_error(jobs[i], e.code, e.msg);
+        for (int i = 0; i < n; i++)
+            push_error(jobs[i], e.code, e.msg);
         return;
     }
     double dt = vox_time_now() - t0;
@@ -623,7 +655,8 @@ static void tts_step(srv *S, srv_job **jobs, int n, float *pcm, int32_t *codes, 
     }
 }
 
-/* ---- the thread -------------------------------------------------------------------------------- */
+/* ---- the thread --------------------------------------------------------------------------------
+ */
 
 static void *sched_main(void *arg) {
     srv *S = arg;
@@ -670,13 +703,16 @@ static void *sched_main(void *arg) {
                 *pp = j->next;
                 j->next = dead;
                 dead = j;
-            } else pp = &j->next;
+            } else
+                pp = &j->next;
         }
         int na = 0, nt = 0, waiting_in = 0;
         for (srv_job *j = q->jobs; j; j = j->next) {
             if (j->failed || j->done_sent) continue;
-            if (j->kind == JOB_ASR && na < cap) act[na++] = j;
-            else if (j->kind == JOB_TTS && nt < cap) tj[nt++] = j;
+            if (j->kind == JOB_ASR && na < cap)
+                act[na++] = j;
+            else if (j->kind == JOB_TTS && nt < cap)
+                tj[nt++] = j;
             if (j->in_n || j->flush_req || (j->end_req && !j->ended)) waiting_in++;
         }
         pthread_mutex_unlock(&q->mu);
@@ -705,7 +741,8 @@ static void *sched_main(void *arg) {
             double dt = vox_time_now() - t0;
             if (rc) {
                 fprintf(stderr, "vox-server: ASR step failed: %s\n", e.msg);
-                for (int i = 0; i < ns; i++) push_error(act[i], e.code, e.msg);
+                for (int i = 0; i < ns; i++)
+                    push_error(act[i], e.code, e.msg);
             } else {
                 if (prog) {
                     pthread_mutex_lock(&S->met.mu);
@@ -814,17 +851,30 @@ void srv_sched_stop(srv *S) {
     S->sched = NULL;
 }
 
-/* ---- server lifecycle --------------------------------------------------------------------------- */
+/* ---- server lifecycle ---------------------------------------------------------------------------
+ */
 
-const srv_config *srv_cfg(const srv *S) { return &S->cfg; }
-int srv_is_ready(const srv *S) { return S->ready; }
-int srv_is_draining(const srv *S) { return S->draining; }
-int srv_has_tts(const srv *S) { return S->tts != NULL; }
-int srv_asr_sample_rate(const srv *S) { return S->asr_info->sample_rate; }
+const srv_config *srv_cfg(const srv *S) {
+    return &S->cfg;
+}
+int srv_is_ready(const srv *S) {
+    return S->ready;
+}
+int srv_is_draining(const srv *S) {
+    return S->draining;
+}
+int srv_has_tts(const srv *S) {
+    return S->tts != NULL;
+}
+int srv_asr_sample_rate(const srv *S) {
+    return S->asr_info->sample_rate;
+}
 int srv_tts_sample_rate(const srv *S) {
     return S->codec ? vox_codec_get_config(S->codec)->sampling_rate : 0;
 }
-const char *const *srv_tts_voices(const srv *S) { return (const char *const *)S->voices; }
+const char *const *srv_tts_voices(const srv *S) {
+    return (const char *const *)S->voices;
+}
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -860,9 +910,10 @@ static int load_voices(srv *S, vox_error *err) {
         if (k > 1) qsort(S->voices, (size_t)k, sizeof *S->voices, cmp_str);
     }
     if (!k)
-        return vox_set_error(err, VOX_ERR_FORMAT,
-                             "%s: no voices (tekken.json voice list empty, no voice_embedding/*.pt)",
-                             S->cfg.tts_model_dir);
+        return vox_set_error(
+            err, VOX_ERR_FORMAT,
+            "%s: no voices (tekken.json voice list empty, no voice_embedding/*.pt)",
+            S->cfg.tts_model_dir);
     S->default_voice = S->voices[0];
     return VOX_OK;
 }
@@ -889,9 +940,11 @@ static int load_tts(srv *S, vox_log_level log, vox_error *err) {
 
 static void base_name(const char *dir, char *out, size_t cap) {
     size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
     size_t a = n;
-    while (a > 0 && dir[a - 1] != '/') a--;
+    while (a > 0 && dir[a - 1] != '/')
+        a--;
     snprintf(out, cap, "%.*s", (int)(n - a), dir + a);
 }
 
@@ -906,11 +959,13 @@ srv *srv_create(const srv_config *cfg, vox_error *err) {
     pthread_mutex_init(&S->met.mu, NULL);
     if (cfg->served_name && cfg->served_name[0])
         snprintf(S->served_name, sizeof S->served_name, "%s", cfg->served_name);
-    else base_name(cfg->model_dir, S->served_name, sizeof S->served_name);
+    else
+        base_name(cfg->model_dir, S->served_name, sizeof S->served_name);
     if (cfg->tts_model_dir) {
         if (cfg->tts_served_name && cfg->tts_served_name[0])
             snprintf(S->tts_served_name, sizeof S->tts_served_name, "%s", cfg->tts_served_name);
-        else base_name(cfg->tts_model_dir, S->tts_served_name, sizeof S->tts_served_name);
+        else
+            base_name(cfg->tts_model_dir, S->tts_served_name, sizeof S->tts_served_name);
     }
     S->cfg.served_name = S->served_name;
     S->cfg.tts_served_name = cfg->tts_model_dir ? S->tts_served_name : NULL;
@@ -938,7 +993,8 @@ void srv_destroy(srv *S) {
     srv_net_stop(S); /* closes every connection: their jobs are closed */
     srv_sched_stop(S);
     if (S->voices)
-        for (char **v = S->voices; *v; v++) free(*v);
+        for (char **v = S->voices; *v; v++)
+            free(*v);
     free(S->voices);
     vox_codec_free(S->codec);
     vox_st_close(S->tts_st);
