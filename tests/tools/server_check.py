@@ -2,13 +2,17 @@
 """server_check.py - checks a running vox-server against vox-transcribe's output (stdlib only).
 
     server_check.py PORT MODEL_NAME WAV16K REF_JSON [WAV_OTHER_RATE REF_OTHER_JSON]
+    server_check.py PORT MODEL_NAME --limits WAV16K
+    server_check.py PORT MODEL_NAME --drain WAV16K SERVER_PID
 
 REF_JSON is `vox-transcribe -f json` of WAV16K (16 kHz mono s16). Checks, each printed as
 PASS/FAIL: /health, /v1/models, /metrics shapes; a vLLM /v1/realtime round trip (100 ms appends)
 whose transcription.done text equals the reference text and equals the concatenated deltas,
 whose words equal the reference words (text exactly, times within 1 ms); a Mistral-protocol
 round trip with the same audio; protocol errors that keep the session usable. Exit 1 if any
-check fails."""
+check fails. --limits: the limit checks (server started with --max-sessions 1
+--max-message 65536 --idle-timeout 2): oversize message, busy refusal, abrupt disconnect,
+idle timeout, Mistral errors. --drain: SIGTERM with a stream in flight."""
 import base64
 import json
 import os
@@ -173,9 +177,136 @@ def mistral_roundtrip(pcm, rate, ref, tag):
     ws.close()
 
 
+def limits(pcm):
+    """Against a server started with --max-sessions 1 --max-message 65536 --idle-timeout 2."""
+    import socket
+    import time
+    # a message over --max-message: error event, then close 1009, without the server keeping it
+    ws = WS(HOST, PORT, "/v1/realtime")
+    recv_json(ws)
+    big = json.dumps({"type": "input_audio_buffer.append",
+                      "audio": base64.b64encode(b"\0" * 3000000).decode()})
+    try:
+        ws.send_text(big)
+    except OSError:
+        pass  # the server may close before the whole frame is sent
+    got = []
+    for _ in range(3):
+        try:
+            r = ws.recv(timeout=10)
+        except Exception:
+            break
+        if r is None:
+            break
+        got.append(r)
+        if r[0] == "close":
+            break
+    check("4 MB message -> error event then close 1009",
+          any(k == "text" and json.loads(v)["type"] == "error" for k, v in got) and
+          got[-1][0] == "close" and got[-1][1][0] == 1009, str(got)[:200])
+    ws.close()
+    # max sessions: the first stream holds the only slot, a second is refused with server_busy
+    a = WS(HOST, PORT, "/v1/realtime")
+    recv_json(a)
+    a.send_text(json.dumps({"type": "input_audio_buffer.append",
+                            "audio": base64.b64encode(pcm[:3200]).decode()}))
+    time.sleep(0.3)
+    b = WS(HOST, PORT, "/v1/realtime")
+    ev = recv_json(b, 5)
+    r = b.recv(timeout=5)
+    check("--max-sessions 1: a second stream gets a server_busy error and close 1013",
+          ev and ev.get("code") == "server_busy" and r and r[0] == "close" and r[1][0] == 1013,
+          "%s %s" % (ev, r))
+    b.close()
+    st, _, body = get("/health")
+    check("/health counts the session in use", json.loads(body)["sessions"]["in_use"] == 1, body)
+    # abrupt disconnect mid-stream frees the job
+    a.sock.shutdown(socket.SHUT_RDWR)
+    a.sock.close()
+    in_use = 1
+    for _ in range(50):
+        time.sleep(0.1)
+        in_use = json.loads(get("/health")[2])["sessions"]["in_use"]
+        if in_use == 0:
+            break
+    check("abrupt disconnect mid-stream frees the session", in_use == 0, "in_use %d" % in_use)
+    # idle timeout: a silent client is closed (1001) after --idle-timeout
+    c = WS(HOST, PORT, "/v1/audio/transcriptions/realtime")
+    recv_json(c)
+    t0 = time.time()
+    r = c.recv(timeout=8)
+    check("idle client closed with 1001 after --idle-timeout",
+          r and r[0] == "close" and r[1][0] == 1001 and 1.5 < time.time() - t0 < 6,
+          "%s after %.1f s" % (r, time.time() - t0))
+    c.close()
+    # Mistral protocol errors keep the session usable; wrong model refused at connect
+    d = WS(HOST, PORT, "/v1/audio/transcriptions/realtime?model=not-this-one")
+    ev = recv_json(d, 5)
+    check("mistral: unknown model -> error {message, code:404}",
+          ev and ev["type"] == "error" and ev["error"]["code"] == 404 and
+          isinstance(ev["error"]["message"], str), str(ev))
+    d.close()
+    e = WS(HOST, PORT, "/v1/audio/transcriptions/realtime")
+    recv_json(e)
+    e.send_text(json.dumps({"type": "session.update", "session": {
+        "audio_format": {"encoding": "opus", "sample_rate": 16000}}}))
+    ev = recv_json(e, 5)
+    check("mistral: unsupported encoding -> error 400", ev and ev["type"] == "error" and
+          ev["error"]["code"] == 400, str(ev))
+    e.send_text(json.dumps({"type": "session.update", "session": {
+        "target_streaming_delay_ms": 480}}))
+    ev = recv_json(e, 5)
+    check("mistral: session still usable after an error (delay 480 accepted)",
+          ev and ev["type"] == "session.updated" and
+          ev["session"]["target_streaming_delay_ms"] == 480, str(ev))
+    e.close()
+
+
+def drain(pcm, pid):
+    """SIGTERM while a stream is in flight: the stream still completes, new sessions refused."""
+    import signal
+    ws = WS(HOST, PORT, "/v1/realtime")
+    recv_json(ws)
+    ws.send_text(json.dumps({"type": "session.update", "model": MODEL}))
+    ws.send_text(json.dumps({"type": "input_audio_buffer.commit"}))
+    half = len(pcm) // 2 // 2 * 2
+    ws.send_text(json.dumps({"type": "input_audio_buffer.append",
+                             "audio": base64.b64encode(pcm[:half]).decode()}))
+    import time
+    for _ in range(50):  # the stream is open in the server before the signal
+        if json.loads(get("/health")[2])["sessions"]["in_use"] == 1:
+            break
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGTERM)
+    time.sleep(0.3)
+    try:
+        x = WS(HOST, PORT, "/v1/realtime")
+        ev = recv_json(x, 5)
+        refused = ev is not None and ev.get("type") == "error"
+        x.close()
+    except Exception:
+        refused = True
+    check("after SIGTERM new sessions are refused", refused)
+    ws.send_text(json.dumps({"type": "input_audio_buffer.append",
+                             "audio": base64.b64encode(pcm[half:]).decode()}))
+    ws.send_text(json.dumps({"type": "input_audio_buffer.commit", "final": True}))
+    done, _, _, errors = collect(ws)
+    check("the in-flight stream completes after SIGTERM", done is not None and not errors,
+          str(errors))
+    ws.close()
+
+
 def main():
     global PORT, MODEL
     PORT, MODEL = int(sys.argv[1]), sys.argv[2]
+    if sys.argv[3] == "--drain":
+        drain(read_pcm(sys.argv[4])[1], int(sys.argv[5]))
+        print("server_check --drain: %d failed" % fails)
+        sys.exit(1 if fails else 0)
+    if sys.argv[3] == "--limits":
+        limits(read_pcm(sys.argv[4])[1])
+        print("server_check --limits: %d failed" % fails)
+        sys.exit(1 if fails else 0)
     st, ct, body = get("/health")
     h = json.loads(body)
     check("/health is 200 ready with sessions", st == 200 and h["status"] == "ready" and
