@@ -108,6 +108,8 @@ int srv_job_pop(srv_job *j, srv_event *ev);
 void srv_event_clear(srv_event *ev);
 /* Seconds of audio accepted by the job so far. */
 double srv_job_audio_in(const srv_job *j);
+/* Seconds of audio queued for the job and not yet taken by the scheduler (backpressure). */
+double srv_job_backlog(srv_job *j);
 /* The owner is gone: the scheduler stops the job and frees it. j must not be used after. */
 void srv_job_close(srv_job *j);
 
@@ -180,7 +182,7 @@ struct srv_conn {
     unsigned char *rx;
     size_t rx_len, rx_cap;
     int rx_binary, rx_skip, http_status_sent, http_chunked, http_done;
-    int close_status, pump_pending;
+    int close_status, pump_pending, rx_paused;
     int64_t body_len;
     char uri[512];
     srv_conn *next, *prev; /* the core's list of live connections */
@@ -213,6 +215,9 @@ int srv_http_error(srv_conn *c, int status, const char *type, const char *messag
 size_t srv_conn_queued(const srv_conn *c);
 /* Ask for a pump() call from the network loop soon (e.g. after partial progress). */
 void srv_conn_pump_later(srv_conn *c);
+/* Stop (1) or resume (0) reading from the client (lws rx flow control). While paused the
+ * core calls pump() about once a second, so the route can resume when its backlog shrank. */
+void srv_conn_rx_pause(srv_conn *c, int pause);
 /* Ask for a pump() call after ms milliseconds (one pending timer per connection). */
 void srv_conn_pump_after(srv_conn *c, int ms);
 

@@ -114,6 +114,12 @@ void srv_conn_pump_later(srv_conn *c) {
     lws_cancel_service(c->S->ctx);
 }
 
+void srv_conn_rx_pause(srv_conn *c, int pause) {
+    if (c->rx_paused == !!pause) return;
+    c->rx_paused = !!pause;
+    lws_rx_flow_control(c->wsi, pause ? 0 : 1);
+}
+
 void srv_conn_pump_after(srv_conn *c, int ms) {
     lws_set_timer_usecs(c->wsi, (lws_usec_t)ms * 1000);
 }
@@ -327,7 +333,7 @@ static void pump_ready(srv *S) {
     while ((c = srv_next_ready(S)))
         if (c->route && c->route->pump && c->closing != CLOSE_NOW) c->route->pump(c);
     for (c = S->conns; c; c = c->next)
-        if (c->pump_pending) {
+        if (c->pump_pending || c->rx_paused) {
             c->pump_pending = 0;
             if (c->route && c->route->pump) c->route->pump(c);
         }

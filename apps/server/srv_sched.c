@@ -312,6 +312,13 @@ double srv_job_audio_in(const srv_job *j) {
     return j->audio_in;
 }
 
+double srv_job_backlog(srv_job *j) {
+    pthread_mutex_lock(&j->S->sched->mu);
+    double s = (double)j->in_n / j->S->asr_info->sample_rate;
+    pthread_mutex_unlock(&j->S->sched->mu);
+    return s;
+}
+
 srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts_opts *o,
                       srv_conn *owner, vox_error *err) {
     if (!S->tts) {

@@ -30,6 +30,9 @@ enum { P_VLLM, P_MISTRAL };
  * transcribe_stream always sends flush then end: without folding, the flush's silence padding
  * would be decoded twice and the transcript would differ from the same audio as a file). */
 #define FLUSH_HOLD_MS 50
+/* Client audio queued ahead of the model beyond this many seconds pauses reading from the
+ * socket (TCP backpressure) until the backlog is under half of it. */
+#define BACKLOG_PAUSE_SEC 20.0
 enum { ENC_S16, ENC_S32, ENC_F16, ENC_F32, ENC_MULAW, ENC_ALAW };
 static const char *const enc_names[] = {"pcm_s16le", "pcm_s32le", "pcm_f16le",
                                         "pcm_f32le", "pcm_mulaw", "pcm_alaw"};
@@ -225,6 +228,7 @@ static int push_audio(srv_conn *c, const char *b64, size_t n, char *msg, size_t 
         if (!a->job) return FAIL(e.code == VOX_ERR_UNSUPPORTED ? 2 : 1, "%s", e.msg);
     }
     if (srv_asr_push(a->job, out, nout, &e)) return FAIL(3, "%s", e.msg);
+    if (srv_job_backlog(a->job) > BACKLOG_PAUSE_SEC) srv_conn_rx_pause(c, 1);
     return 0;
 }
 #undef FAIL
@@ -311,6 +315,7 @@ static int mistral_open(srv_conn *c) {
 }
 
 static void job_done(ws_asr *a) {
+    /* (a paused connection is resumed by the next pump: the job is gone) */
     srv_job_close(a->job);
     a->job = NULL;
     a->started = a->ended = a->audio_seen = 0;
@@ -330,6 +335,8 @@ static int apply_flush(srv_conn *c) {
 
 static int asr_pump(srv_conn *c) {
     ws_asr *a = c->state;
+    if (c->rx_paused && (!a || !a->job || srv_job_backlog(a->job) < BACKLOG_PAUSE_SEC / 2))
+        srv_conn_rx_pause(c, 0);
     if (a && a->flush_pending) {
         if (vox_time_now() - a->flush_pending_t >= (FLUSH_HOLD_MS - 1) * 1e-3)
             apply_flush(c);
