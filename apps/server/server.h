@@ -235,9 +235,6 @@ void srv_destroy(srv *S);
 int srv_bound_port(const srv *S);
 
 /* ---- small helpers (srv_util.c) ------------------------------------------------------------- */
-/* Strict base64 (RFC 4648, '=' padding optional, no whitespace) -> bytes; out must hold
- * 3 * (n / 4) + 3 bytes. Returns the decoded length or -1 on a bad character or length. */
-long srv_b64_decode(const char *in, size_t n, unsigned char *out);
 /* Base64-encode n bytes into out (4 * ((n + 2) / 3) + 1 bytes, NUL-terminated). */
 size_t srv_b64_encode(const void *in, size_t n, char *out);
 /* Append s JSON-escaped (with quotes) to a growing buffer. */

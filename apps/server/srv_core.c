@@ -411,6 +411,15 @@ static int ws_rx(srv_conn *c, const void *in, size_t len) {
     return rc;
 }
 
+static int body_too_large(srv_conn *c) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
+             c->S->cfg.max_message);
+    srv_count_error(c->S, SRV_ERR_LIMIT);
+    c->closing = CLOSE_AFTER_FLUSH;
+    return srv_http_error(c, 413, "invalid_request_error", msg);
+}
+
 static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     srv_conn *c = user;
     struct lws_context *ctx = lws_get_context(wsi);
@@ -494,12 +503,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         char cl[32];
         if (srv_conn_header(c, "content-length", cl, sizeof cl) > 0 &&
             strtoull(cl, NULL, 10) > S->cfg.max_message) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
-                     S->cfg.max_message);
-            srv_count_error(S, SRV_ERR_LIMIT);
-            c->closing = CLOSE_AFTER_FLUSH;
-            return srv_http_error(c, 413, "invalid_request_error", msg);
+            return body_too_large(c);
         }
         c->route = r;
         if (r->open && r->open(c)) return -1;
@@ -512,12 +516,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         c->body_len += (int64_t)len;
         c->last_rx = vox_time_now();
         if ((size_t)c->body_len > S->cfg.max_message) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
-                     S->cfg.max_message);
-            srv_count_error(S, SRV_ERR_LIMIT);
-            c->closing = CLOSE_AFTER_FLUSH;
-            return srv_http_error(c, 413, "invalid_request_error", msg);
+            return body_too_large(c);
         }
         return c->route->data && c->route->data(c, in, len, 1) ? -1 : 0;
 
