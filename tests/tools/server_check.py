@@ -12,7 +12,7 @@ whose words equal the reference words (text exactly, times within 1 ms); a Mistr
 round trip with the same audio; 8 concurrent streams each equal to the reference; protocol
 errors that keep the session usable. Exit 1 if any
 check fails. --limits: the limit checks (server started with --max-sessions 1
---max-message 65536 --idle-timeout 2): oversize message, busy refusal, abrupt disconnect,
+--max-message 65536 --idle-timeout 2 --max-audio-seconds 2): oversize message, busy refusal, abrupt disconnect,
 idle timeout, Mistral errors. --drain: SIGTERM with a stream in flight."""
 import base64
 import json
@@ -179,14 +179,15 @@ def mistral_roundtrip(pcm, rate, ref, tag):
 
 
 def limits(pcm):
-    """Against a server started with --max-sessions 1 --max-message 65536 --idle-timeout 2."""
+    """Against a server started with --max-sessions 1 --max-message 65536 --idle-timeout 2
+    --max-audio-seconds 2."""
     import socket
     import time
     # a message over --max-message: error event, then close 1009, without the server keeping it
     ws = WS(HOST, PORT, "/v1/realtime")
     recv_json(ws)
-    big = json.dumps({"type": "input_audio_buffer.append",
-                      "audio": base64.b64encode(b"\0" * 3000000).decode()})
+    big = b'{"type":"input_audio_buffer.append","audio":"' + b"A" * (50 << 20) + b'"}'
+
     try:
         ws.send_text(big)
     except OSError:
@@ -202,7 +203,7 @@ def limits(pcm):
         got.append(r)
         if r[0] == "close":
             break
-    check("4 MB message -> error event then close 1009",
+    check("50 MB message -> error event then close 1009",
           any(k == "text" and json.loads(v)["type"] == "error" for k, v in got) and
           got[-1][0] == "close" and got[-1][1][0] == 1009, str(got)[:200])
     ws.close()
@@ -261,6 +262,16 @@ def limits(pcm):
           ev and ev["type"] == "session.updated" and
           ev["session"]["target_streaming_delay_ms"] == 480, str(ev))
     e.close()
+    # --max-audio-seconds 2: the 3.4 s clip is refused past 2 s with a message naming the option
+    f = WS(HOST, PORT, "/v1/realtime")
+    recv_json(f)
+    for i in range(0, len(pcm), 3200):
+        f.send_text(json.dumps({"type": "input_audio_buffer.append",
+                                "audio": base64.b64encode(pcm[i:i + 3200]).decode()}))
+    ev = recv_json(f, 5)
+    check("audio past --max-audio-seconds -> error naming the option",
+          ev and ev["type"] == "error" and "--max-audio-seconds" in ev["error"], str(ev))
+    f.close()
 
 
 def drain(pcm, pid):
