@@ -3,7 +3,7 @@
 # tests/tools/wsclient.py): /health, /v1/models, /metrics; vLLM /v1/realtime and Mistral
 # realtime round trips whose transcripts and word timings equal vox-transcribe's on the same
 # WAV (16 kHz, and 22.05 kHz resampled by both); protocol errors; limits (a 50 MB message, max
-# sessions, audio length, idle timeout, abrupt disconnect); 8 concurrent streams each equal the reference;
+# sessions, audio length, idle timeout, abrupt disconnect, a client that never reads); 8 concurrent streams each equal the reference;
 # SIGTERM with a stream in flight exits 0.
 set -euo pipefail
 TMP=$(mktemp -d)
@@ -43,7 +43,8 @@ python3 "$CHECK" "$PORT" m "$WAV" "$TMP/ref.json" "$TMP/s22.wav" "$TMP/ref22.jso
 kill -TERM "$SPID"; wait "$SPID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM (idle)"; fail=1; }
 
-start "$TMP/s2.log" --max-sessions 1 --max-message 65536 --idle-timeout 2 --max-audio-seconds 2
+start "$TMP/s2.log" --max-sessions 1 --max-message 65536 --idle-timeout 2 --max-audio-seconds 2 \
+    --max-out-queue 65536
 python3 "$CHECK" "$PORT" m --limits "$WAV" || fail=1
 kill -TERM "$SPID"; wait "$SPID" || true
 

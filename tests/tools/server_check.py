@@ -12,7 +12,8 @@ whose words equal the reference words (text exactly, times within 1 ms); a Mistr
 round trip with the same audio; 8 concurrent streams each equal to the reference; protocol
 errors that keep the session usable. Exit 1 if any
 check fails. --limits: the limit checks (server started with --max-sessions 1
---max-message 65536 --idle-timeout 2 --max-audio-seconds 2): oversize message, busy refusal, abrupt disconnect,
+--max-message 65536 --idle-timeout 2 --max-audio-seconds 2
+--max-out-queue 65536): oversize message, busy refusal, abrupt disconnect,
 idle timeout, Mistral errors. --drain: SIGTERM with a stream in flight."""
 import base64
 import json
@@ -180,7 +181,7 @@ def mistral_roundtrip(pcm, rate, ref, tag):
 
 def limits(pcm):
     """Against a server started with --max-sessions 1 --max-message 65536 --idle-timeout 2
-    --max-audio-seconds 2."""
+    --max-audio-seconds 2 --max-out-queue 65536."""
     import socket
     import time
     # a message over --max-message: error event, then close 1009, without the server keeping it
@@ -262,6 +263,22 @@ def limits(pcm):
           ev and ev["type"] == "session.updated" and
           ev["session"]["target_streaming_delay_ms"] == 480, str(ev))
     e.close()
+    # a client that never reads while its messages keep producing output (one error event per
+    # invalid message): dropped once --max-out-queue (64 KiB) is queued, the server unharmed
+    g = WS(HOST, PORT, "/v1/realtime")
+    g.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sent = 0
+    try:
+        for _ in range(400000):
+            g.send_text("x")
+            sent += 1
+    except OSError:
+        pass
+    g.sock.close()
+    met = get("/metrics")[2]
+    check("a client that never reads is dropped at --max-out-queue (slow_client counted)",
+          sent < 400000 and 'vox_errors_total{kind="slow_client"} 1' in met,
+          "sent %d messages" % sent)
     # --max-audio-seconds 2: the 3.4 s clip is refused past 2 s with a message naming the option
     f = WS(HOST, PORT, "/v1/realtime")
     recv_json(f)
