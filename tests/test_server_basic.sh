@@ -46,12 +46,14 @@ kill -TERM "$SPID"; wait "$SPID" && rc=0 || rc=$?
 start "$TMP/s2.log" --max-sessions 1 --max-message 65536 --idle-timeout 2 --max-audio-seconds 2 \
     --max-out-queue 65536
 python3 "$CHECK" "$PORT" m --limits "$WAV" || fail=1
-kill -TERM "$SPID"; wait "$SPID" || true
+kill -TERM "$SPID"; wait "$SPID" && rc=0 || rc=$?
+[ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM (after the limit checks)"; cat "$TMP/s2.log"; fail=1; }
 
 start "$TMP/s3.log" --grace 20
 python3 "$CHECK" "$PORT" m --drain "$WAV" "$SPID" || fail=1
 wait "$SPID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM with a stream in flight"; fail=1; }
 grep -q "stopping: 1 session" "$TMP/s3.log" || { echo "FAIL: drain line"; cat "$TMP/s3.log"; fail=1; }
+if [ $fail != 0 ]; then for l in "$TMP"/s*.log; do echo "== $l"; cat "$l"; done; fi
 echo "test_server_basic: $([ $fail = 0 ] && echo ok || echo FAILED)"
 exit $fail

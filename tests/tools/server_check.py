@@ -213,7 +213,10 @@ def limits(pcm):
     recv_json(a)
     a.send_text(json.dumps({"type": "input_audio_buffer.append",
                             "audio": base64.b64encode(pcm[:3200]).decode()}))
-    time.sleep(0.3)
+    for _ in range(100):  # until the server has opened the job
+        if json.loads(get("/health")[2])["sessions"]["in_use"] == 1:
+            break
+        time.sleep(0.05)
     b = WS(HOST, PORT, "/v1/realtime")
     ev = recv_json(b, 5)
     r = b.recv(timeout=5)
