@@ -22,11 +22,12 @@ sox "$WAV" -r 22050 "$TMP/s22.wav"
 # start a server on a free port (--port 0); echo its port once it listens
 start() {
     local log=$1; shift
+    : >"$log" # exists before the background server opens it (sed below reads it at once)
     "$VOX_BIN/vox-server" -m "$TMP/m" --device cpu --port 0 "$@" 2>"$log" &
     PIDS+=($!)
     SPID=$!
     for _ in $(seq 100); do
-        PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")
+        PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log" || true)
         [ -n "$PORT" ] && return 0
         kill -0 "$SPID" 2>/dev/null || break
         sleep 0.1
