@@ -57,6 +57,52 @@ void vox_tts_voice_free(vox_tts_voice *v);
 int vox_tts_prompt(const vox_tekken *tok, const char *text, int n_audio, int32_t **ids,
                    size_t *n_ids, int *audio_pos, vox_error *err);
 
+/* ---- text ------------------------------------------------------------------------------
+ * Long text into chunks, each spoken as one session (tts/text.c). Sentences end at . ! ?
+ * followed by whitespace or the end of the text (so "3.14" and "e.g.x" do not end one), at
+ * … 。 ！ ？ anywhere, and at newlines; a run of marks ("?!", "...") and the closing quotes or
+ * brackets " ' ) ] after it stay with the sentence. No abbreviation list: "Dr. Smith" is two
+ * sentences, which matters only where a chunk boundary falls between them. Sentences are
+ * trimmed of ASCII whitespace and packed greedily into chunks of at most max bytes; a sentence
+ * longer than max is cut after the last clause mark (, ; : ， 、 ； ：) in the last 3/4 of the
+ * window, else after the last whitespace there, else at the last UTF-8 character boundary
+ * (never inside a multi-byte character). Every chunk is non-empty, trimmed, <= max bytes, and
+ * the chunks in order cover every non-whitespace byte exactly once. NUL bytes are ordinary
+ * bytes here (callers that pass C strings to the prompt should replace them first). */
+
+typedef struct {
+    size_t off, len; /* bytes [off, off + len) of the text */
+} vox_tts_span;
+
+/* *chunks is malloc'ed (caller frees; NULL with *n_chunks = 0 for empty or all-whitespace
+ * text). max >= 4 (one UTF-8 character), else VOX_ERR_ARG. */
+int vox_tts_split_text(const char *text, size_t n, size_t max, vox_tts_span **chunks,
+                       size_t *n_chunks, vox_error *err);
+
+/* ---- preset voices of a model directory (tts/voice_list.c) ------------------------------ */
+
+typedef struct {
+    char *name;   /* voice_embedding/<name>.pt */
+    char lang[3]; /* two-letter language prefix of the name ("pt_male" -> "pt"), else "" */
+} vox_tts_voice_info;
+
+typedef struct {
+    vox_tts_voice_info *v;
+    int n;
+} vox_tts_voice_list;
+
+/* Names from dir/params.json multimodal.audio_tokenizer_args.voice (name -> index, listed by
+ * index); when that map is absent or empty, tekken.json's audio.voice_num_audio_tokens in file
+ * order (tok, or dir/tekken.json loaded here when tok is NULL). Reads no weights. A params.json
+ * that is not a TTS model's fails with VOX_ERR_UNSUPPORTED and a line saying what it is (e.g. "a
+ * Voxtral Realtime (ASR) model"). The list is empty when neither source names a voice. */
+int vox_tts_list_voices(const char *dir, const vox_tekken *tok, vox_tts_voice_list *out,
+                        vox_error *err);
+void vox_tts_voice_list_free(vox_tts_voice_list *l);
+/* lang = the two-letter lowercase prefix before '_' of name; returns 1 if it has one, else 0
+ * (lang = ""). */
+int vox_tts_voice_lang(const char *name, char lang[3]);
+
 /* ---- model ----------------------------------------------------------------------------- */
 
 typedef struct {
