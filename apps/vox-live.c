@@ -241,7 +241,9 @@ static void usage(FILE *f) {
             "Live transcription of the microphone (or of a file played at real-time pace).\n\n"
             "  -m, --model DIR       model directory (required)\n"
             "  --list-devices        list audio devices and exit\n"
-            "  --input-device N      PortAudio input device index (default: the default input)\n"
+            "  --input-device DEV    PortAudio input device: an index or a name from\n"
+            "                        --list-devices (exact, else a unique part of it, e.g.\n"
+            "                        'pulse'); default: the default input\n"
             "  --input FILE          play FILE (any format) through the same streaming path\n"
             "  --fast                with --input: do not pace to real time; never skip audio\n"
             "  --delay MS            transcription delay: 80..1200 in steps of 80, or 2400\n"
@@ -278,6 +280,7 @@ static int list_devices(void) {
 int main(int argc, char **argv) {
     vox_blas_ensure_core(argc, argv);
     const char *model = NULL, *dev_s = "auto", *input = NULL, *out_file = NULL, *save = NULL;
+    const char *in_dev_s = NULL;
     int delay = 0, threads = 0, verbose = 0, fast = 0, in_dev = VOX_PA_DEFAULT_DEVICE, list = 0;
     double max_lag = 10, duration = 0;
     for (int i = 1; i < argc; i++) {
@@ -288,7 +291,7 @@ int main(int argc, char **argv) {
             return 0;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has) model = argv[++i];
         else if (!strcmp(a, "--list-devices")) list = 1;
-        else if (!strcmp(a, "--input-device") && has) in_dev = atoi(argv[++i]);
+        else if (!strcmp(a, "--input-device") && has) in_dev_s = argv[++i];
         else if (!strcmp(a, "--input") && has) input = argv[++i];
         else if (!strcmp(a, "--fast")) fast = 1;
         else if (!strcmp(a, "--delay") && has) delay = atoi(argv[++i]);
@@ -329,8 +332,10 @@ int main(int argc, char **argv) {
     if (input) {
         vox_decode_opts o = {r.rate, 0, 1};
         r.dec = vox_decoder_open(input, &o, &e);
-    } else {
-        r.cap_dev = vox_pa_capture_open(in_dev, r.rate, 0, &e);
+    } else if (!in_dev_s || !vox_pa_find_device(in_dev_s, 1, &in_dev, &e)) {
+        /* opened now (a missing device is reported before the model loads), started just
+         * before the audio thread reads it, so loading cannot overflow the device buffer */
+        r.cap_dev = vox_pa_capture_open(in_dev, r.rate, VOX_PA_NO_START, &e);
     }
     if (!r.dec && !r.cap_dev) {
         fprintf(stderr, PROG ": %s\n", e.msg);
@@ -355,10 +360,6 @@ int main(int argc, char **argv) {
         if (r.cap_dev) vox_pa_capture_close(r.cap_dev);
         return 1;
     }
-    if (verbose && r.cap_dev)
-        fprintf(stderr, PROG ": capturing from '%s' at %.0f Hz, %d ch\n",
-                vox_pa_capture_device_name(r.cap_dev), vox_pa_capture_device_rate(r.cap_dev),
-                vox_pa_capture_device_channels(r.cap_dev));
     float *saved = NULL;
     size_t n_saved = 0, cap_saved = 0;
     transcript t;
@@ -374,11 +375,22 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     pthread_t th;
-    if (pthread_create(&th, NULL, producer, &r)) {
+    int th_ok = 0;
+    if (r.cap_dev) {
+        if (vox_pa_capture_start(r.cap_dev, &e)) {
+            fprintf(stderr, PROG ": %s\n", e.msg);
+            status = 1;
+        } else { /* one line saying what is recorded (tests wait for it before playing) */
+            fprintf(stderr, PROG ": listening on '%s' (device %.0f Hz, %d ch)\n",
+                    vox_pa_capture_device_name(r.cap_dev), vox_pa_capture_device_rate(r.cap_dev),
+                    vox_pa_capture_device_channels(r.cap_dev));
+        }
+    }
+    if (!status && pthread_create(&th, NULL, producer, &r)) {
         fprintf(stderr, PROG ": cannot start the audio thread\n");
         status = 1;
-        g_stop = 1;
     }
+    th_ok = !status;
     size_t fed = 0, skipped = 0, overrun_seen = 0;
     int src_failed = 0;
     char marker[96];
@@ -462,7 +474,7 @@ int main(int argc, char **argv) {
     r.stop = 1;
     pthread_cond_broadcast(&r.cv);
     pthread_mutex_unlock(&r.mu);
-    pthread_join(th, NULL);
+    if (th_ok) pthread_join(th, NULL);
     if (src_failed) fprintf(stderr, PROG ": audio input: %s\n", r.err);
     if (!status) {
         if (vox_asr_finish(s, &e)) {
@@ -496,7 +508,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, PROG ": %.1f s of audio transcribed%s", (double)fed / r.rate,
             g_stop ? " (stopped by Ctrl-C)" : "");
     if (skipped) fprintf(stderr, ", %.1f s skipped", (double)skipped / r.rate);
-    if (r.cap_dev && vox_pa_capture_overflows(r.cap_dev))
+    if (r.cap_dev) /* reported even when 0: tests and users can see nothing was lost */
         fprintf(stderr, ", %zu device overflows", vox_pa_capture_overflows(r.cap_dev));
     fputc('\n', stderr);
     free(saved);
