@@ -43,17 +43,17 @@ static void on_sigint(int sig) {
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    float *ring;          /* [cap] samples */
-    size_t cap, head, len;/* read position, filled samples */
-    size_t produced;      /* samples delivered by the source since start */
-    size_t overrun;       /* samples the producer could not store (ring full, paced mode) */
+    float *ring;           /* [cap] samples */
+    size_t cap, head, len; /* read position, filled samples */
+    size_t produced;       /* samples delivered by the source since start */
+    size_t overrun;        /* samples the producer could not store (ring full, paced mode) */
     int eof, failed, stop;
     char err[VOX_ERROR_MSG_LEN];
     /* source */
     vox_pa_capture *cap_dev;
     vox_decoder *dec;
     int fast, rate;
-    size_t limit;         /* stop after this many samples (0: no limit) */
+    size_t limit; /* stop after this many samples (0: no limit) */
 } audio_ring;
 
 static void *producer(void *arg) {
@@ -82,8 +82,10 @@ static void *producer(void *arg) {
         if (r->limit && total + n > r->limit) n = r->limit - total;
         int rc = 0;
         if (n) {
-            if (r->cap_dev) rc = vox_pa_capture_read(r->cap_dev, buf + have, n, &e);
-            else rc = vox_decoder_read(r->dec, buf + have, n, &n, &e);
+            if (r->cap_dev)
+                rc = vox_pa_capture_read(r->cap_dev, buf + have, n, &e);
+            else
+                rc = vox_decoder_read(r->dec, buf + have, n, &n, &e);
         }
         if (rc) {
             pthread_mutex_lock(&r->mu);
@@ -99,7 +101,8 @@ static void *producer(void *arg) {
             double due = (double)total / r->rate;
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            double el = (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
+            double el =
+                (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
             if (el > due + 0.1 && have + blk <= stage_cap) continue; /* behind: catch up */
             while (el < due && !stop) {
                 double w = due - el;
@@ -115,7 +118,8 @@ static void *producer(void *arg) {
         }
         pthread_mutex_lock(&r->mu);
         if (r->fast)
-            while (r->cap - r->len < have && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
+            while (r->cap - r->len < have && !r->stop)
+                pthread_cond_wait(&r->cv, &r->mu);
         for (size_t i = 0; i < have; i++) {
             if (r->len == r->cap) {
                 r->overrun += have - i;
@@ -139,17 +143,18 @@ static void *producer(void *arg) {
 
 /* ---- transcript and screen ----------------------------------------------------------------- */
 typedef struct {
-    char *all;    /* whole transcript */
+    char *all; /* whole transcript */
     size_t len, cap;
     size_t line0; /* start of the current (uncommitted) line in all */
     int tty;
-    int drawn;    /* a status line is on screen */
+    int drawn; /* a status line is on screen */
 } transcript;
 
 static int tr_append(transcript *t, const char *s, size_t n) {
     if (t->len + n + 1 > t->cap) {
         size_t c = t->cap ? t->cap : 4096;
-        while (c < t->len + n + 1) c *= 2;
+        while (c < t->len + n + 1)
+            c *= 2;
         char *p = realloc(t->all, c);
         if (!p) return 1;
         t->all = p;
@@ -185,8 +190,10 @@ static void clear_status(transcript *t) {
 
 /* Print all[a, b) trimmed as one line. */
 static void print_line(transcript *t, size_t a, size_t b) {
-    while (a < b && (t->all[a] == ' ' || t->all[a] == '\n')) a++;
-    while (b > a && (t->all[b - 1] == ' ' || t->all[b - 1] == '\n')) b--;
+    while (a < b && (t->all[a] == ' ' || t->all[a] == '\n'))
+        a++;
+    while (b > a && (t->all[b - 1] == ' ' || t->all[b - 1] == '\n'))
+        b--;
     if (b <= a) return;
     clear_status(t);
     put_text(t, t->all + a, b - a);
@@ -214,7 +221,8 @@ static void tr_commit(transcript *t) {
                 }
             if (!cut) {
                 cut = lim;
-                while (cut > a && ((unsigned char)t->all[cut] & 0xC0) == 0x80) cut--;
+                while (cut > a && ((unsigned char)t->all[cut] & 0xC0) == 0x80)
+                    cut--;
                 if (cut == a) cut = lim;
             }
         }
@@ -228,7 +236,8 @@ static void draw_status(transcript *t, double elapsed, double lag) {
     if (!t->tty) return;
     fputs("\r\033[K", stdout);
     size_t a = t->line0;
-    while (a < t->len && t->all[a] == ' ') a++;
+    while (a < t->len && t->all[a] == ' ')
+        a++;
     put_text(t, t->all + a, t->len - a);
     fprintf(stdout, "%s\033[2m[%.1f s, lag %.1f s]\033[0m", t->len > a ? " " : "", elapsed, lag);
     fflush(stdout);
@@ -236,27 +245,26 @@ static void draw_status(transcript *t, double elapsed, double lag) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: " PROG " -m MODEL_DIR [options]\n"
-            "Live transcription of the microphone (or of a file played at real-time pace).\n\n"
-            "  -m, --model DIR       model directory (required)\n"
-            "  --list-devices        list audio devices and exit\n"
-            "  --input-device DEV    PortAudio input device: an index or a name from\n"
-            "                        --list-devices (exact, else a unique part of it, e.g.\n"
-            "                        'pulse'); default: the default input\n"
-            "  --input FILE          play FILE (any format) through the same streaming path\n"
-            "  --fast                with --input: do not pace to real time; never skip audio\n"
-            "  --delay MS            transcription delay: 80..1200 in steps of 80, or 2400\n"
-            "  --max-lag SEC         skip buffered audio (with a visible marker) once the\n"
-            "                        transcript lags more than SEC behind (default 10)\n"
-            "  --output FILE         write the final transcript to FILE\n"
-            "  --duration SEC        stop after SEC seconds of audio\n"
-            "  --save-audio FILE     save the audio heard (.wav, .flac, .ogg, .opus, .mp3)\n"
-            "  --device D            cpu, cuda or auto (default auto)\n"
-            "  --threads N           CPU threads (default: all online CPUs)\n"
-            "  -v                    verbose diagnostics on stderr\n"
-            "  -h, --help            this text\n"
-            "Ctrl-C stops: the stream is flushed and the final transcript printed (exit 0).\n");
+    fprintf(f, "usage: " PROG " -m MODEL_DIR [options]\n"
+               "Live transcription of the microphone (or of a file played at real-time pace).\n\n"
+               "  -m, --model DIR       model directory (required)\n"
+               "  --list-devices        list audio devices and exit\n"
+               "  --input-device DEV    PortAudio input device: an index or a name from\n"
+               "                        --list-devices (exact, else a unique part of it, e.g.\n"
+               "                        'pulse'); default: the default input\n"
+               "  --input FILE          play FILE (any format) through the same streaming path\n"
+               "  --fast                with --input: do not pace to real time; never skip audio\n"
+               "  --delay MS            transcription delay: 80..1200 in steps of 80, or 2400\n"
+               "  --max-lag SEC         skip buffered audio (with a visible marker) once the\n"
+               "                        transcript lags more than SEC behind (default 10)\n"
+               "  --output FILE         write the final transcript to FILE\n"
+               "  --duration SEC        stop after SEC seconds of audio\n"
+               "  --save-audio FILE     save the audio heard (.wav, .flac, .ogg, .opus, .mp3)\n"
+               "  --device D            cpu, cuda or auto (default auto)\n"
+               "  --threads N           CPU threads (default: all online CPUs)\n"
+               "  -v                    verbose diagnostics on stderr\n"
+               "  -h, --help            this text\n"
+               "Ctrl-C stops: the stream is flushed and the final transcript printed (exit 0).\n");
 }
 
 static int list_devices(void) {
@@ -289,19 +297,32 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has) model = argv[++i];
-        else if (!strcmp(a, "--list-devices")) list = 1;
-        else if (!strcmp(a, "--input-device") && has) in_dev_s = argv[++i];
-        else if (!strcmp(a, "--input") && has) input = argv[++i];
-        else if (!strcmp(a, "--fast")) fast = 1;
-        else if (!strcmp(a, "--delay") && has) delay = atoi(argv[++i]);
-        else if (!strcmp(a, "--max-lag") && has) max_lag = atof(argv[++i]);
-        else if (!strcmp(a, "--duration") && has) duration = atof(argv[++i]);
-        else if (!strcmp(a, "--output") && has) out_file = argv[++i];
-        else if (!strcmp(a, "--save-audio") && has) save = argv[++i];
-        else if (!strcmp(a, "--device") && has) dev_s = argv[++i];
-        else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "-v")) verbose = 1;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has)
+            model = argv[++i];
+        else if (!strcmp(a, "--list-devices"))
+            list = 1;
+        else if (!strcmp(a, "--input-device") && has)
+            in_dev_s = argv[++i];
+        else if (!strcmp(a, "--input") && has)
+            input = argv[++i];
+        else if (!strcmp(a, "--fast"))
+            fast = 1;
+        else if (!strcmp(a, "--delay") && has)
+            delay = atoi(argv[++i]);
+        else if (!strcmp(a, "--max-lag") && has)
+            max_lag = atof(argv[++i]);
+        else if (!strcmp(a, "--duration") && has)
+            duration = atof(argv[++i]);
+        else if (!strcmp(a, "--output") && has)
+            out_file = argv[++i];
+        else if (!strcmp(a, "--save-audio") && has)
+            save = argv[++i];
+        else if (!strcmp(a, "--device") && has)
+            dev_s = argv[++i];
+        else if (!strcmp(a, "--threads") && has)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(a, "-v"))
+            verbose = 1;
         else {
             fprintf(stderr, PROG ": unknown option or missing value '%s' (see --help)\n", a);
             return 2;
@@ -312,9 +333,9 @@ int main(int argc, char **argv) {
     if (list) return list_devices();
     if (!model || !(max_lag > 0) || (save && !vox_audio_write_supported(save))) {
         fprintf(stderr, PROG ": %s (see --help)\n",
-                !model ? "-m MODEL_DIR is required"
-                       : !(max_lag > 0) ? "--max-lag must be > 0"
-                                        : "--save-audio: unsupported extension");
+                !model           ? "-m MODEL_DIR is required"
+                : !(max_lag > 0) ? "--max-lag must be > 0"
+                                 : "--save-audio: unsupported extension");
         return 2;
     }
     vox_error e = {0};
@@ -412,7 +433,8 @@ int main(int argc, char **argv) {
             r.len -= skip;
         }
         n = r.len < chunk_max ? r.len : chunk_max;
-        for (size_t i = 0; i < n; i++) chunk[i] = r.ring[(r.head + i) % r.cap];
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = r.ring[(r.head + i) % r.cap];
         r.head = (r.head + n) % r.cap;
         r.len -= n;
         eof = r.eof && !r.len;
@@ -439,7 +461,8 @@ int main(int argc, char **argv) {
             if (save) {
                 if (n_saved + n > cap_saved) {
                     size_t c = cap_saved ? cap_saved * 2 : (size_t)r.rate * 60;
-                    while (c < n_saved + n) c *= 2;
+                    while (c < n_saved + n)
+                        c *= 2;
                     float *p = realloc(saved, c * sizeof *p);
                     if (!p) {
                         fprintf(stderr, PROG ": out of memory for --save-audio\n");
@@ -493,8 +516,10 @@ int main(int argc, char **argv) {
     if (out_file) {
         FILE *f = fopen(out_file, "w");
         size_t a = 0, b = t.len;
-        while (a < b && (t.all[a] == ' ' || t.all[a] == '\n')) a++;
-        while (b > a && (t.all[b - 1] == ' ' || t.all[b - 1] == '\n')) b--;
+        while (a < b && (t.all[a] == ' ' || t.all[a] == '\n'))
+            a++;
+        while (b > a && (t.all[b - 1] == ' ' || t.all[b - 1] == '\n'))
+            b--;
         if (!f || (b > a && fwrite(t.all + a, 1, b - a, f) != b - a) || fputc('\n', f) == EOF ||
             fclose(f)) {
             fprintf(stderr, PROG ": %s: cannot write the transcript\n", out_file);
