@@ -11,7 +11,8 @@
  * Screen: on a terminal, committed lines are printed once and the current partial line is
  * redrawn in place (\r + ANSI erase) followed by "[elapsed, lag]"; otherwise only committed
  * lines are printed. A line is committed after sentence punctuation or when it gets long.
- * Ctrl-C (SIGINT) or the end of the input: the stream is finished (flushed), the last line is
+ * Ctrl-C (SIGINT) or the end of the input: the source stops, the audio it already delivered
+ * (still in the ring) is transcribed, the stream is finished (flushed), the last line is
  * printed, --output gets the whole transcript; exit 0. No input device: one line, exit 1. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -264,7 +265,8 @@ static void usage(FILE *f) {
                "  --threads N           CPU threads (default: all online CPUs)\n"
                "  -v                    verbose diagnostics on stderr\n"
                "  -h, --help            this text\n"
-               "Ctrl-C stops: the stream is flushed and the final transcript printed (exit 0).\n");
+               "Ctrl-C stops: the audio already captured is transcribed, the stream flushed and\n"
+               "the final transcript printed (exit 0).\n");
 }
 
 static int list_devices(void) {
@@ -415,10 +417,16 @@ int main(int argc, char **argv) {
     size_t fed = 0, skipped = 0, overrun_seen = 0;
     int src_failed = 0;
     char marker[96];
-    while (!g_stop && !status) {
+    int stopping = 0;
+    while (!status) {
         size_t n = 0, over;
         int eof;
         pthread_mutex_lock(&r.mu);
+        if (g_stop && !stopping) { /* Ctrl-C: stop the source, transcribe what it delivered */
+            r.stop = 1;
+            stopping = 1;
+            pthread_cond_broadcast(&r.cv);
+        }
         if (!r.len && !r.eof) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
