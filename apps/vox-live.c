@@ -404,9 +404,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, PROG ": %s\n", e.msg);
             status = 1;
         } else { /* one line saying what is recorded (tests wait for it before playing) */
-            fprintf(stderr, PROG ": listening on '%s' (device %.0f Hz, %d ch)\n",
+            fprintf(stderr, PROG ": listening on '%s' (device %.0f Hz, %d ch, latency %.2f s)\n",
                     vox_pa_capture_device_name(r.cap_dev), vox_pa_capture_device_rate(r.cap_dev),
-                    vox_pa_capture_device_channels(r.cap_dev));
+                    vox_pa_capture_device_channels(r.cap_dev), vox_pa_capture_latency(r.cap_dev));
         }
     }
     if (!status && pthread_create(&th, NULL, producer, &r)) {

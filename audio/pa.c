@@ -401,6 +401,10 @@ double vox_pa_capture_device_rate(const vox_pa_capture *c) {
 int vox_pa_capture_device_channels(const vox_pa_capture *c) {
     return c ? c->dev_ch : 0;
 }
+double vox_pa_capture_latency(const vox_pa_capture *c) {
+    const PaStreamInfo *si = c && c->stream ? Pa_GetStreamInfo(c->stream) : NULL;
+    return si ? si->inputLatency : 0;
+}
 const char *vox_pa_capture_device_name(const vox_pa_capture *c) {
     return c ? c->name : "";
 }

@@ -96,6 +96,9 @@ size_t vox_pa_capture_overflows(const vox_pa_capture *c);
 double vox_pa_capture_device_rate(const vox_pa_capture *c);
 int vox_pa_capture_device_channels(const vox_pa_capture *c);
 const char *vox_pa_capture_device_name(const vox_pa_capture *c);
+/* The stream's input latency in seconds as PortAudio reports it (Pa_GetStreamInfo): how long
+ * a sample may wait in the device/driver buffers before a read returns it. */
+double vox_pa_capture_latency(const vox_pa_capture *c);
 void vox_pa_capture_close(vox_pa_capture *c);
 
 /* ---- playback ----------------------------------------------------------------------------- */

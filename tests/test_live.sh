@@ -118,7 +118,7 @@ if [ $PATH_USED = pulse ]; then
     cat pu.err
     check "pulse: paplay played the file ($prc)" '[ "$prc" = 0 ]'
     check "pulse: vox-live exit 0 ($rc)" '[ $rc = 0 ]'
-    check "pulse: device 'pulse' at 16000 Hz, 1 ch (nothing resamples)" "grep -q \"listening on 'pulse' (device 16000 Hz, 1 ch)\" pu.err"
+    check "pulse: device 'pulse' at 16000 Hz, 1 ch (nothing resamples)" "grep -q \"listening on 'pulse' (device 16000 Hz, 1 ch, latency \" pu.err"
     check "pulse: 0 device overflows" 'grep -q ", 0 device overflows" pu.err'
     al=$(python3 "$AL" src.wav pu.wav --expected pu_exp.wav); arc=$?
     echo "heard vs source: $al"
