@@ -245,6 +245,17 @@ static void draw_status(transcript *t, double elapsed, double lag) {
     t->drawn = 1;
 }
 
+/* Pop the stream's tokens (its queue would otherwise grow for as long as vox-live runs); with
+ * --tokens their ids are written as vox-transcribe --tokens writes them (one line, spaces). */
+static int drain_tokens(vox_asr_stream *s, FILE *tf, size_t *n_tok) {
+    vox_asr_token tk[64];
+    int k;
+    while ((k = vox_asr_get_tokens(s, tk, 64)) > 0)
+        for (int i = 0; i < k; i++, (*n_tok)++)
+            if (tf && fprintf(tf, "%s%d", *n_tok ? " " : "", tk[i].id) < 0) return 1;
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: " PROG " -m MODEL_DIR [options]\n"
                "Live transcription of the microphone (or of a file played at real-time pace).\n\n"
@@ -259,6 +270,8 @@ static void usage(FILE *f) {
                "  --max-lag SEC         skip buffered audio (with a visible marker) once the\n"
                "                        transcript lags more than SEC behind (default 10)\n"
                "  --output FILE         write the final transcript to FILE\n"
+               "  --tokens FILE         write the token id of every decoder step to FILE (as\n"
+               "                        vox-transcribe --tokens)\n"
                "  --duration SEC        stop after SEC seconds of audio\n"
                "  --save-audio FILE     save the audio heard (.wav, .flac, .ogg, .opus, .mp3)\n"
                "  --device D            cpu, cuda or auto (default auto)\n"
@@ -290,7 +303,7 @@ static int list_devices(void) {
 int main(int argc, char **argv) {
     vox_blas_ensure_core(argc, argv);
     const char *model = NULL, *dev_s = "auto", *input = NULL, *out_file = NULL, *save = NULL;
-    const char *in_dev_s = NULL;
+    const char *in_dev_s = NULL, *tok_file = NULL;
     int delay = 0, threads = 0, verbose = 0, fast = 0, in_dev = VOX_PA_DEFAULT_DEVICE, list = 0;
     double max_lag = 10, duration = 0;
     for (int i = 1; i < argc; i++) {
@@ -317,6 +330,8 @@ int main(int argc, char **argv) {
             duration = atof(argv[++i]);
         else if (!strcmp(a, "--output") && has)
             out_file = argv[++i];
+        else if (!strcmp(a, "--tokens") && has)
+            tok_file = argv[++i];
         else if (!strcmp(a, "--save-audio") && has)
             save = argv[++i];
         else if (!strcmp(a, "--device") && has)
@@ -364,6 +379,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", e.msg);
         return 1;
     }
+    FILE *tf = NULL; /* --tokens, opened before the model loads: a bad path fails at once */
+    if (tok_file && !(tf = fopen(tok_file, "w"))) {
+        fprintf(stderr, PROG ": %s: cannot write the tokens: %s\n", tok_file, strerror(errno));
+        if (r.dec) vox_decoder_close(r.dec);
+        if (r.cap_dev) vox_pa_capture_close(r.cap_dev);
+        return 1;
+    }
     int status = 0;
     vox_log_level log = verbose ? VOX_LOG_VERBOSE : VOX_LOG_INFO;
     vox_backend *be = vox_backend_create(dev, threads, log, &e);
@@ -381,6 +403,7 @@ int main(int argc, char **argv) {
         if (be) vox_backend_destroy(be);
         if (r.dec) vox_decoder_close(r.dec);
         if (r.cap_dev) vox_pa_capture_close(r.cap_dev);
+        if (tf) fclose(tf);
         return 1;
     }
     float *saved = NULL;
@@ -414,7 +437,7 @@ int main(int argc, char **argv) {
         status = 1;
     }
     th_ok = !status;
-    size_t fed = 0, skipped = 0, overrun_seen = 0;
+    size_t fed = 0, skipped = 0, overrun_seen = 0, n_tok = 0;
     int src_failed = 0;
     char marker[96];
     int stopping = 0;
@@ -461,6 +484,7 @@ int main(int argc, char **argv) {
             }
             txt = vox_asr_get_text(s, &len);
             if (len && tr_append(&t, txt, len)) status = 1;
+            if (drain_tokens(s, tf, &n_tok)) status = 1;
             skipped += skip;
             snprintf(marker, sizeof marker, " [... skipped %.1f s ...] ", (double)skip / r.rate);
             if (tr_append(&t, marker, strlen(marker))) status = 1;
@@ -492,6 +516,7 @@ int main(int argc, char **argv) {
             size_t len;
             const char *txt = vox_asr_get_text(s, &len);
             if (len && tr_append(&t, txt, len)) status = 1;
+            if (drain_tokens(s, tf, &n_tok)) status = 1;
             tr_commit(&t);
         }
         pthread_mutex_lock(&r.mu);
@@ -515,7 +540,12 @@ int main(int argc, char **argv) {
             size_t len;
             const char *txt = vox_asr_get_text(s, &len);
             if (len && tr_append(&t, txt, len)) status = 1;
+            if (drain_tokens(s, tf, &n_tok)) status = 1;
         }
+    }
+    if (tf && ((fputc('\n', tf) == EOF) | (fclose(tf) != 0))) {
+        fprintf(stderr, PROG ": %s: cannot write the tokens\n", tok_file);
+        status = 1;
     }
     tr_commit(&t);
     print_line(&t, t.line0, t.len);

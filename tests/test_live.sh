@@ -8,24 +8,26 @@
 #        0.5 s lead, with 1 s of trailing silence) into the sink in real time. Asserted: exit 0,
 #        the device ran at 16 kHz mono (no resampling anywhere), 0 device overflows, the audio
 #        vox-live heard (--save-audio) is zeros + the file + zeros, sample-exact (tolerance 0,
-#        tests/tools/align_pcm.py), and the transcript (--output) equals vox-transcribe on a
-#        WAV built from the source file alone: the file placed at the offset where playback
-#        began in the capture, padded with zeros to the captured length. That offset is
-#        arbitrary (when paplay started relative to the capture), and the model hears the
-#        silence before the speech too, so "the same transcript as vox-transcribe on that file"
-#        is defined on the same audio content: source file + the measured silence around it.
+#        tests/tools/align_pcm.py), and the transcript (--output) and the token ids (--tokens)
+#        equal vox-transcribe's (txt, --tokens) on a WAV built from the source file alone: the
+#        file placed at the offset where playback began in the capture, padded with zeros to
+#        the captured length. That offset is not under the test's control (when paplay started
+#        relative to the capture, and how pulse starts a stream: docs/apps.md), and the model
+#        hears the silence before the speech too, so "the same transcript as vox-transcribe on
+#        that file" is defined on the same audio content: source file + the measured silence
+#        around it.
 #     b. ALSA file plugin (pulseaudio absent): unpaced, the plugin skips whole 100 ms blocks, so
 #        the transcript is compared with vox-transcribe on the audio vox-live heard, the heard
 #        audio is checked to be the source in whole 100 ms blocks, and compared with the source
 #        file only when the capture is bit-exact.
-#  2. --input FILE --fast: the same streaming path, transcript = vox-transcribe on FILE.
+#  2. --input FILE --fast: the same streaming path, transcript and tokens = vox-transcribe on FILE.
 #  3. --max-lag: the process is stalled (SIGSTOP 3 s) while a file plays at real-time pace; the
 #     paced source then delivers the missed audio at once (like a device buffer), vox-live must
 #     skip with the visible marker, and transcribed + skipped seconds = the file's length.
 #  4. tmux: the screen is redrawn while audio plays (two captures differ), Ctrl-C (send-keys
 #     C-c) prints the final transcript, writes --output, exit code 0. With PulseAudio the audio
 #     is the file played into the null sink and captured through PortAudio (the heard audio is
-#     checked sample-exact against the file's start, the Ctrl-C transcript against
+#     checked sample-exact against the file's start, the Ctrl-C transcript and tokens against
 #     vox-transcribe on it); without, --input FILE. Skipped (77) without tmux.
 #  5. no microphone: one clear line, exit 1; --input-device by a name that does not exist.
 set -uo pipefail
@@ -106,9 +108,9 @@ if [ $PATH_USED = pulse ]; then
     sox -D -n -r 16000 -c 1 -b 16 lead.wav trim 0 0.5
     sox -D -n -r 16000 -c 1 -b 16 tail.wav trim 0 1.0
     sox lead.wav src.wav tail.wav play.wav
-    pdur=$(awk -v d="$(soxi -D play.wav)" 'BEGIN{printf "%.1f", d + 1.5}')  # slack for paplay's start
+    pdur=$(awk -v d="$(soxi -D play.wav)" 'BEGIN{printf "%.1f", d + 2.5}')  # slack for paplay's start
     "${PENV[@]}" timeout 60 "$B/vox-live" -m m --device cpu --threads 1 --input-device pulse \
-        --duration "$pdur" --output pu.txt --save-audio pu.wav > pu.out 2> pu.err & vp=$!
+        --duration "$pdur" --output pu.txt --tokens pu.tok --save-audio pu.wav > pu.out 2> pu.err & vp=$!
     if wait_listening $vp pu.err; then
         "${PENV[@]}" paplay --device=voxsink play.wav; prc=$?
     else
@@ -124,9 +126,11 @@ if [ $PATH_USED = pulse ]; then
     echo "heard vs source: $al"
     check "pulse: heard audio = zeros + source file + zeros, sample-exact" '[ $arc = 0 ]'
     VT pu_exp.wav > pu_ref.txt 2>/dev/null
+    VT --tokens pu_exp.wav > pu_ref.tok 2>/dev/null
     VT pu.wav > pu_heard.txt 2>/dev/null
     check "pulse: transcript not empty" '[ -s pu.txt ] && [ "$(wc -c < pu.txt)" -gt 1 ]'
     check "pulse: transcript = vox-transcribe on the source file at the captured offset" 'cmp -s pu.txt pu_ref.txt'
+    check "pulse: tokens ($(wc -w < pu.tok)) = vox-transcribe --tokens on it, id for id" '[ -s pu.tok ] && cmp -s pu.tok pu_ref.tok'
     check "pulse: transcript = vox-transcribe on the heard audio" 'cmp -s pu.txt pu_heard.txt'
 else
     dur=$(soxi -D src.wav)
@@ -163,10 +167,12 @@ EOF
 fi
 
 # 2. --input FILE through the same streaming path, unpaced
-VL --input src.wav --fast --output in.txt > in.out 2> in.err; rc=$?
+VL --input src.wav --fast --output in.txt --tokens in.tok > in.out 2> in.err; rc=$?
 VT src.wav > in_ref.txt
+VT --tokens src.wav > in_ref.tok
 check "--input --fast exit 0" '[ $rc = 0 ]'
 check "--input transcript = vox-transcribe" 'cmp -s in.txt in_ref.txt'
+check "--input tokens = vox-transcribe --tokens" '[ -s in.tok ] && cmp -s in.tok in_ref.tok'
 check "non-TTY stdout: committed lines only, no ANSI/CR" '! grep -q $'"'"'\r\|\033'"'"' in.out'
 check "non-TTY stdout joins to the transcript" '[ "$(tr "\n" " " < in.out | tr -s " " | sed "s/ $//")" = "$(tr -s " " < in.txt)" ]'
 
@@ -205,7 +211,7 @@ fi
 if [ $PATH_USED = pulse ]; then
     sox lead.wav src.wav src.wav src.wav src.wav tm.wav  # ~24 s: Ctrl-C comes long before the end
     tmux -L "$TMUX_SOCK" -f /dev/null new-session -d -x 120 -y 30 -s live \
-        "${PENV[*]} '$B/vox-live' -m m --device cpu --threads 1 --input-device pulse --output tm.txt --save-audio tm_heard.wav; echo EXIT=\$? > tm.rc; sleep 60"
+        "${PENV[*]} '$B/vox-live' -m m --device cpu --threads 1 --input-device pulse --output tm.txt --tokens tm.tok --save-audio tm_heard.wav; echo EXIT=\$? > tm.rc; sleep 60"
     for _ in $(seq 300); do
         tmux -L "$TMUX_SOCK" capture-pane -p -t live | grep -q "listening on" && break
         sleep 0.1
@@ -236,6 +242,8 @@ if [ $PATH_USED = pulse ]; then
     check "tmux/pulse: heard audio = zeros + the played file's start, sample-exact (>= 1 s)" '[ $arc = 0 ]'
     VT tm_heard.wav > tm_ref.txt 2>/dev/null
     check "tmux/pulse: Ctrl-C transcript = vox-transcribe on the heard audio" 'cmp -s tm.txt tm_ref.txt'
+    VT --tokens tm_heard.wav > tm_ref.tok 2>/dev/null
+    check "tmux/pulse: Ctrl-C tokens = vox-transcribe --tokens on the heard audio" '[ -s tm.tok ] && cmp -s tm.tok tm_ref.tok'
 fi
 last=$(tr '\000-\037\177' ' ' < tm.txt | sed 's/ *$//' | tail -c 10)  # control bytes are shown as spaces
 check "Ctrl-C: the transcript's end is on screen" 'LC_ALL=C grep -qF -- "$last" cap3.txt'
