@@ -483,13 +483,6 @@ int main(int argc, char **argv) {
         goto done;
     }
     const vox_tts_config *tc = vox_tts_model_config(tm);
-    if (steps && steps != tc->n_steps) {
-        fprintf(stderr, PROG ": --steps %ld: this build cannot change the flow-matching step "
-                        "count (the model's %d steps are fixed at load; tts/ has no per-session "
-                        "setting)\n", steps, tc->n_steps);
-        status = 2;
-        goto done;
-    }
     snprintf(path, sizeof path, "%s/params.json", model);
     pp = vox_params_load(path, &e);
     snprintf(path, sizeof path, "%s/consolidated.safetensors", model);
@@ -505,7 +498,7 @@ int main(int argc, char **argv) {
     if (verbose)
         fprintf(stderr, PROG ": model loaded in %.2f s (dim %d, %d layers, %d FM steps, %d Hz, "
                         "%d samples per frame)\n", vox_time_now() - t0, tc->dim, tc->n_layers,
-                tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
+                steps ? (int)steps : tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
     if (ref) {
         if (!vox_codec_has_encoder(cm))
             fprintf(stderr, PROG ": --ref: this checkpoint has no codec encoder weights, so it "
@@ -578,6 +571,7 @@ int main(int argc, char **argv) {
             so.seed = (uint64_t)seed + ci;
             so.cfg_alpha = (float)cfg;
             so.max_frames = (int)max_frames;
+            so.n_steps = (int)steps; /* 0 = the model's */
             s = vox_tts_session_new(tm, ids, n_ids, &tv, &so, &e);
             rc = s ? 0 : 1;
         }

@@ -81,9 +81,9 @@ int main(int argc, char **argv) {
     int32_t *codes = calloc((size_t)batch * c->n_codebooks, sizeof(int32_t));
     for (int i = 0; i < batch * c->dim; i++) h[i] = (float)((i * 7919) % 200 - 100) / 100.0f;
     t0 = vox_time_now();
-    vox_tts_frame(m, h, nz, 1.2f, 1, codes, NULL, &err);
+    vox_tts_frame(m, h, nz, 1.2f, 0, 1, codes, NULL, &err);
     t1 = vox_time_now();
-    vox_tts_frame(m, h, nz, 1.2f, batch, codes, NULL, &err);
+    vox_tts_frame(m, h, nz, 1.2f, 0, batch, codes, NULL, &err);
     double t2 = vox_time_now();
     printf("FM head: %.1f ms per frame (B=1), %.1f ms per frame (B=%d)\n", 1e3 * (t1 - t0),
            1e3 * (t2 - t1) / batch, batch);

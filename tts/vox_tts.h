@@ -143,9 +143,10 @@ int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *nam
 int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_host, float t, int B,
                         float *v_host, vox_error *err);
 /* One frame from h: semantic argmax, then (unless END) the Euler/CFG integration from
- * noise[B][n_ac]. logits_host: optional [B][semantic_rows] masked fp32 logits. */
+ * noise[B][n_ac] in n_steps steps (0 = the model's n_steps; else 1..1000, over
+ * linspace(0, 1, n_steps + 1)). logits_host: optional [B][semantic_rows] masked fp32 logits. */
 int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host, float cfg_alpha,
-                  int B, int32_t *codes_host, float *logits_host, vox_error *err);
+                  int n_steps, int B, int32_t *codes_host, float *logits_host, vox_error *err);
 
 /* ---- sessions -------------------------------------------------------------------------- */
 
@@ -155,6 +156,9 @@ typedef struct {
     int max_frames;          /* frame cap (> 0) */
     const float *noise_host; /* optional [noise_frames][n_ac]: used instead of the PRNG */
     int noise_frames;
+    int n_steps; /* flow-matching Euler steps, 1..1000; 0 = the model's n_steps (params.json
+                    n_decoding_steps, else 7). The time table of a count other than the model's
+                    is built once per session. */
 } vox_tts_session_opts;
 
 void vox_tts_session_defaults(vox_tts_session_opts *o);
@@ -172,7 +176,8 @@ void vox_tts_session_free(vox_tts_session *s);
  * was predicted or max_frames were produced. */
 int vox_tts_session_step(vox_tts_session *s, int32_t *codes, int *done, vox_error *err);
 /* The same for n (1..64) sessions of one model at once: the semantic head and FM run as one
- * batch (each session keeps its own cfg_alpha and noise), the backbone decode as one batch of
+ * batch (each session keeps its own cfg_alpha and noise; sessions with different step counts
+ * run as one FM batch per count), the backbone decode as one batch of
  * rows with per-session KV caches; codes[n][1 + n_ac], done[n]. Sessions already done are
  * skipped. Uses (and, the first time a larger batch is seen, grows) the workspace of s[0]; none
  * of the sessions may be in use by another thread meanwhile. */
