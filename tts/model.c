@@ -221,7 +221,8 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     I("n_heads", n_heads)
     I("n_kv_heads", n_kv_heads)
     I("head_dim", head_dim)
-    I("hidden_dim", hidden_dim) I("vocab_size", vocab_size)
+    I("hidden_dim", hidden_dim)
+    I("vocab_size", vocab_size)
 #define A "multimodal.audio_model_args."
         I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
             I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
@@ -870,6 +871,69 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
     return s;
 }
 
+/* The backbone input of one audio frame: dst[dim] = sum over the 37 codebooks k of
+ * audio_codebook_embeddings[offset_k + ids[k]] (ids with the +2 offset, or the specials 0/1;
+ * unpadded offsets 0, S+2, S+2+(L+2), ...). cemb: backend scratch [n_codebooks][dim]. The
+ * generation's next input and the rows of a voice made from reference audio both come from
+ * here (upstream: MultiVocabEmbeddings + sum over codebooks in both places). */
+static int frame_embedding(const vox_tts_model *m, const int32_t *ids, float *cemb, float *dst,
+                           vox_error *err) {
+    const int NC = m->c.n_codebooks, D = m->c.dim;
+    int32_t rows[256];
+    if (NC > 256)
+        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "more than 255 acoustic codebooks");
+    for (int k = 0; k < NC; k++)
+        rows[k] = m->cb_offset[k] + ids[k];
+    BECALL(m, OPS(m)->embed(m->be, cemb, &m->audio_emb, rows, NC));
+    BECALL(m, OPS(m)->copy(m->be, dst, cemb, (size_t)D * sizeof(float)));
+    for (int k = 1; k < NC; k++)
+        BECALL(m, OPS(m)->add(m->be, dst, dst, cemb + (size_t)k * D, D));
+    return VOX_OK;
+}
+
+int vox_tts_voice_from_codes(const vox_tts_model *m, const int32_t *codes, int n_frames,
+                             vox_tts_voice *out, vox_error *err) {
+    if (!m || !out || n_frames < 0 || (n_frames && !codes))
+        return vox_set_error(err, VOX_ERR_ARG, "vox_tts_voice_from_codes: bad argument");
+    memset(out, 0, sizeof *out);
+    const vox_tts_config *c = &m->c;
+    const int NC = c->n_codebooks, D = c->dim;
+    for (int f = 0; f < n_frames; f++)
+        for (int k = 0; k < NC; k++) {
+            int32_t v = codes[(size_t)f * NC + k], hi = k ? c->acoustic_levels : c->semantic_size;
+            if (v < 0 || v >= hi)
+                return vox_set_error(err, VOX_ERR_ARG,
+                                     "reference frame %d, codebook %d: code %d outside 0..%d", f, k,
+                                     v, hi - 1);
+        }
+    int rows = n_frames + 1;
+    out->emb = vox_malloc((size_t)rows * D * sizeof(float), err);
+    int32_t *ids = vox_malloc((size_t)NC * sizeof(int32_t), err);
+    float *cemb = ids ? OPS(m)->alloc(m->be, (size_t)NC * D * sizeof(float)) : NULL;
+    float *row = cemb ? OPS(m)->alloc(m->be, (size_t)D * sizeof(float)) : NULL;
+    int rc = !out->emb || !ids ? VOX_ERR_NOMEM : !row ? be_fail(m, err) : VOX_OK;
+    for (int f = 0; !rc && f < rows; f++) {
+        /* encoded frames: code + 2; the last row: the EOA frame [END = 1, EMPTY = 0 x n_ac] */
+        for (int k = 0; k < NC; k++)
+            ids[k] = f < n_frames ? codes[(size_t)f * NC + k] + 2 : (k == 0 ? 1 : 0);
+        rc = frame_embedding(m, ids, cemb, row, err);
+        if (!rc &&
+            OPS(m)->download(m->be, out->emb + (size_t)f * D, row, (size_t)D * sizeof(float)))
+            rc = be_fail(m, err);
+    }
+    if (row) OPS(m)->free(m->be, row);
+    if (cemb) OPS(m)->free(m->be, cemb);
+    free(ids);
+    if (rc) {
+        free(out->emb);
+        out->emb = NULL;
+        return rc;
+    }
+    out->rows = rows;
+    out->dim = D;
+    return VOX_OK;
+}
+
 int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, vox_error *err) {
     if (!ss || n < 1 || n > FM_MAX_B || !codes || !done)
         return vox_set_error(err, VOX_ERR_ARG, "vox_tts_step_batch: bad argument (n = %d)", n);
@@ -955,14 +1019,8 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
         }
         memcpy(codes + (size_t)idx[b] * NC, fc, (size_t)NC * sizeof(int32_t));
         s->frames++;
-        int32_t rows[FM_MAX_B * 64];
-        for (int k = 0; k < NC; k++)
-            rows[k] = m->cb_offset[k] + fc[k];
-        BECALL(m, OPS(m)->embed(m->be, w->cemb, &m->audio_emb, rows, NC));
-        float *dst = w->x + (size_t)nseg * D;
-        BECALL(m, OPS(m)->copy(m->be, dst, w->cemb, (size_t)D * sizeof(float)));
-        for (int k = 1; k < NC; k++)
-            BECALL(m, OPS(m)->add(m->be, dst, dst, w->cemb + (size_t)k * D, D));
+        rc = frame_embedding(m, fc, w->cemb, w->x + (size_t)nseg * D, err);
+        if (rc) return rc;
         seg_n[nseg] = 1;
         seg_pos[nseg] = s->pos;
         seg_kv[nseg] = s->kv;

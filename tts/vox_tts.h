@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vox_backend.h"
+#include "vox_codec.h"
 #include "vox_common.h"
 #include "vox_tekken.h"
 
@@ -134,6 +135,26 @@ const vox_tts_config *vox_tts_model_config(const vox_tts_model *m);
 /* Load dir/voice_embedding/<name>.pt for this model (columns checked against dim). */
 int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *name,
                         vox_tts_voice *out, vox_error *err);
+
+/* ---- voices from reference audio (tts/voice_ref.c; docs/tts.md) -------------------------
+ * As vllm-omni's encode_waveforms + encode_tokens: row t (t < F) = sum over the 37 codebooks k
+ * of audio_codebook_embeddings[offset_k + code_k + 2], the same embedding sum generation uses
+ * for its next input; one more row for the EOA frame [END = 1, EMPTY = 0 x n_ac]. F + 1 rows,
+ * the count of [AUDIO] tokens the prompt must carry (mistral-common: ceil(seconds x 12.5) + 1).
+ * out->emb is malloc'ed (vox_tts_voice_free). */
+
+/* codes[n_frames][1 + n_ac]: raw codec indices (no +2; semantic < S, acoustic < L), as
+ * vox_codec_encode returns them. n_frames may be 0 (then only the EOA row). */
+int vox_tts_voice_from_codes(const vox_tts_model *m, const int32_t *codes, int n_frames,
+                             vox_tts_voice *out, vox_error *err);
+/* pcm[n]: mono float at the codec's sampling_rate (24 kHz); encoded whole by cm's encoder.
+ * VOX_ERR_UNSUPPORTED when cm has no encoder weights (the released checkpoint). */
+int vox_tts_voice_from_audio(const vox_tts_model *m, const vox_codec_model *cm, const float *pcm,
+                             int64_t n, vox_tts_voice *out, vox_error *err);
+/* Any file audio/vox_decode.h reads (any rate and channel count: averaged to mono, resampled to
+ * the codec rate with soxr HQ, as mistral-common does), then vox_tts_voice_from_audio. */
+int vox_tts_voice_from_file(const vox_tts_model *m, const vox_codec_model *cm, const char *path,
+                            vox_tts_voice *out, vox_error *err);
 
 /* ---- flow-matching head (direct entry points, host buffers; for tests and tools) ---------
  * h: [B][dim] backbone hidden states. Codes per frame: [1 + n_ac] with the +2 offset. */
