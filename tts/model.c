@@ -71,6 +71,7 @@ struct vox_tts_session {
     const fm_sched *sched; /* &m->sched or &own_sched */
     int64_t pos;           /* next absolute position */
     int frames, done;
+    vox_tts_stats st;
     float *h;   /* backend [dim] */
     vox_kv *kv; /* [n_layers] */
     uint64_t rng[4];
@@ -224,17 +225,17 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     I("hidden_dim", hidden_dim)
     I("vocab_size", vocab_size)
 #define A "multimodal.audio_model_args."
-        I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
-            I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
-                I(A "begin_audio_token_id", begin_audio_token_id)
-                    I(A "acoustic_transformer_args.dim", ac_dim)
-                        I(A "acoustic_transformer_args.n_layers", ac_layers)
-                            I(A "acoustic_transformer_args.n_heads", ac_heads)
-                                I(A "acoustic_transformer_args.n_kv_heads", ac_kv_heads)
-                                    I(A "acoustic_transformer_args.head_dim", ac_head_dim)
-                                        I(A "acoustic_transformer_args.hidden_dim", ac_hidden)
+    I(A "semantic_codebook_size", semantic_size)
+    I(A "acoustic_codebook_size", acoustic_levels) I(A "n_acoustic_codebook", n_acoustic)
+        I(A "audio_token_id", audio_token_id) I(A "begin_audio_token_id", begin_audio_token_id)
+            I(A "acoustic_transformer_args.dim", ac_dim)
+                I(A "acoustic_transformer_args.n_layers", ac_layers)
+                    I(A "acoustic_transformer_args.n_heads", ac_heads)
+                        I(A "acoustic_transformer_args.n_kv_heads", ac_kv_heads)
+                            I(A "acoustic_transformer_args.head_dim", ac_head_dim)
+                                I(A "acoustic_transformer_args.hidden_dim", ac_hidden)
 #undef I
-                                            if (rc) return rc;
+                                    if (rc) return rc;
     if ((rc = vox_params_float_or(p, "norm_eps", 1e-5, &f, err))) return rc;
     c->norm_eps = (float)f;
     if ((rc = vox_params_float_or(p, "rope_theta", 1e6, &f, err))) return rc;
@@ -596,10 +597,12 @@ static int fm_velocity(vox_tts_model *m, tts_ws *w, int nb, const float *tp, vox
 }
 
 /* Semantic head + FM (schedule sc) for B frames from hb[B][dim] (backend; w->hb or rows of
- * it); noise[B][n_ac] host. */
+ * it); noise[B][n_ac] host. tsec (or NULL): += seconds of the head [0] and of the FM [1] (each
+ * ends in a download, which synchronises). */
 static int frames_from_hb(vox_tts_model *m, tts_ws *w, const float *hb, int B, const float *noise,
                           const float *alpha, const fm_sched *sc, int32_t *codes, float *logits_out,
-                          vox_error *err) {
+                          double *tsec, vox_error *err) {
+    double t0 = vox_time_now();
     const vox_tts_config *c = &m->c;
     vox_backend *be = m->be;
     const int NA = c->n_acoustic, SR = c->semantic_rows, S2 = c->semantic_size + 2;
@@ -619,6 +622,7 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, const float *hb, int B, c
         if (best != 1) any = 1;
         if (logits_out) memcpy(logits_out + (size_t)b * SR, lg, (size_t)SR * sizeof(float));
     }
+    double t1 = vox_time_now();
     float *x = w->h_x; /* [B][NA] current sample (host) */
     memcpy(x, noise, (size_t)B * NA * sizeof(float));
     if (any) {
@@ -651,6 +655,10 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, const float *hb, int B, c
             codes[(size_t)b * NC + 1 + k] = (end ? 0 : q) + 2;
         }
     }
+    if (tsec) {
+        tsec[0] += t1 - t0;
+        tsec[1] += vox_time_now() - t1;
+    }
     return VOX_OK;
 }
 
@@ -674,7 +682,8 @@ int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host
     for (int b = 0; b < B && b < FM_MAX_B; b++)
         alpha[b] = cfg_alpha;
     if (!rc)
-        rc = frames_from_hb(m, &w, w.hb, B, noise_host, alpha, sc, codes_host, logits_host, err);
+        rc = frames_from_hb(m, &w, w.hb, B, noise_host, alpha, sc, codes_host, logits_host, NULL,
+                            err);
     ws_free(m, &w);
     sched_free(m, &own_sc);
     return rc;
@@ -853,12 +862,15 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
                 rc = be_fail(m, err);
             r++;
         }
+    double tp = vox_time_now();
     if (!rc) {
         int nn = (int)n_ids;
         int64_t p0 = 0;
         vox_kv *kvs = s->kv;
         rc = lm_forward(m, w, nn, 1, &nn, &p0, &kvs, err);
     }
+    if (!rc && OPS(m)->sync(m->be)) rc = be_fail(m, err);
+    s->st.prefill_sec = vox_time_now() - tp;
     if (!rc && OPS(m)->copy(m->be, s->h, w->x + (n_ids - 1) * (size_t)c->dim,
                             (size_t)c->dim * sizeof(float)))
         rc = be_fail(m, err);
@@ -998,13 +1010,20 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
     float alpha[FM_MAX_B];
     for (int b = 0; b < B; b++)
         alpha[b] = act[b]->o.cfg_alpha;
+    double tsec[2] = {0, 0};
     for (int g0 = 0, g1; g0 < B; g0 = g1) {
         for (g1 = g0 + 1; g1 < B && act[g1]->sched->n == act[g0]->sched->n; g1++)
             ;
         rc = frames_from_hb(m, w, w->hb + (size_t)g0 * D, g1 - g0, nz + (size_t)g0 * NA, alpha + g0,
-                            act[g0]->sched, bcodes + (size_t)g0 * NC, NULL, err);
+                            act[g0]->sched, bcodes + (size_t)g0 * NC, NULL, tsec, err);
         if (rc) return rc;
     }
+    for (int b = 0; b < B; b++) {
+        act[b]->st.steps++;
+        act[b]->st.head_sec += tsec[0];
+        act[b]->st.fm_sec += tsec[1];
+    }
+    double tb = vox_time_now();
     int nseg = 0, seg_n[FM_MAX_B];
     int64_t seg_pos[FM_MAX_B];
     vox_kv *seg_kv[FM_MAX_B];
@@ -1033,7 +1052,15 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
         BECALL(m, OPS(m)->copy(m->be, segs[i]->h, w->x + (size_t)i * D, (size_t)D * sizeof(float)));
         segs[i]->pos++;
     }
+    BECALL(m, OPS(m)->sync(m->be));
+    tb = vox_time_now() - tb;
+    for (int i = 0; i < nseg; i++)
+        segs[i]->st.backbone_sec += tb;
     return VOX_OK;
+}
+
+void vox_tts_session_stats(const vox_tts_session *s, vox_tts_stats *st) {
+    *st = s->st;
 }
 
 int vox_tts_session_step(vox_tts_session *s, int32_t *codes, int *done, vox_error *err) {

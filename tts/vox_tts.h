@@ -203,6 +203,17 @@ int vox_tts_session_step(vox_tts_session *s, int32_t *codes, int *done, vox_erro
  * skipped. Uses (and, the first time a larger batch is seen, grows) the workspace of s[0]; none
  * of the sessions may be in use by another thread meanwhile. */
 int vox_tts_step_batch(vox_tts_session **s, int n, int32_t *codes, int *done, vox_error *err);
+/* Time spent, measured on the host around the calls (a backend sync ends each part): the
+ * prefill at creation; per step the semantic head (matmul, logits download, argmax), the flow
+ * matching (all Euler steps with the CFG batch, llm_projection) and the backbone (next-input
+ * embedding + one decode step). In a batched step every session is charged the batch's whole
+ * time for each part (they ran together). steps counts the steps the session took part in,
+ * including the one that predicted END. */
+typedef struct {
+    int steps;
+    double prefill_sec, head_sec, fm_sec, backbone_sec;
+} vox_tts_stats;
+void vox_tts_session_stats(const vox_tts_session *s, vox_tts_stats *st);
 /* Host copy of the current hidden state h [dim] (the one the next frame is made from). */
 int vox_tts_session_hidden(const vox_tts_session *s, float *h_host, vox_error *err);
 int vox_tts_session_frames(const vox_tts_session *s);
