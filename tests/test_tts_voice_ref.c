@@ -33,6 +33,17 @@ static float bf16(uint16_t b) {
     return f;
 }
 
+/* params.json, the safetensors file and the codec of a model directory (NULLs on failure). */
+static vox_codec_model *open_codec(vox_backend *be, const char *dir, vox_params **pp,
+                                   vox_st_file **st, vox_error *err) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/params.json", dir);
+    *pp = vox_params_load(path, err);
+    snprintf(path, sizeof path, "%s/consolidated.safetensors", dir);
+    *st = *pp ? vox_st_open(path, err) : NULL;
+    return *st && be ? vox_codec_load(be, *pp, *st, err) : NULL;
+}
+
 int main(void) {
     vox_test_state ts = {0};
     vox_error err = {0};
@@ -47,11 +58,9 @@ int main(void) {
 
     vox_backend *be = vox_cpu_backend_create(1, &err);
     vox_tts_model *m = be ? vox_tts_model_load(dir, be, &err) : NULL;
-    snprintf(path, sizeof path, "%s/params.json", dir);
-    vox_params *pp = vox_params_load(path, &err);
-    snprintf(path, sizeof path, "%s/consolidated.safetensors", dir);
-    vox_st_file *st = pp ? vox_st_open(path, &err) : NULL;
-    vox_codec_model *cm = st && be ? vox_codec_load(be, pp, st, &err) : NULL;
+    vox_params *pp = NULL;
+    vox_st_file *st = NULL;
+    vox_codec_model *cm = open_codec(be, dir, &pp, &st, &err);
     VOX_CHECK(&ts, m && cm, "load: %s", err.msg);
     if (!m || !cm) return vox_test_done(&ts, "test_tts_voice_ref");
     VOX_CHECK(&ts, vox_codec_has_encoder(cm), "the model's codec has encoder weights");
@@ -158,11 +167,9 @@ int main(void) {
     snprintf(dir2, sizeof dir2, "%s/tts_voice_ref_model_noenc", VOX_BINARY_DIR);
     mo.codec.with_encoder = 0;
     rc = vox_mkmodel_tts_write(dir2, &mo, &err);
-    snprintf(path, sizeof path, "%s/params.json", dir2);
-    vox_params *pp2 = rc ? NULL : vox_params_load(path, &err);
-    snprintf(path, sizeof path, "%s/consolidated.safetensors", dir2);
-    vox_st_file *st2 = pp2 ? vox_st_open(path, &err) : NULL;
-    vox_codec_model *cm2 = st2 ? vox_codec_load(be, pp2, st2, &err) : NULL;
+    vox_params *pp2 = NULL;
+    vox_st_file *st2 = NULL;
+    vox_codec_model *cm2 = rc ? NULL : open_codec(be, dir2, &pp2, &st2, &err);
     rc = cm2 ? vox_tts_voice_from_audio(m, cm2, pcm, (int64_t)n, &vf, &err) : -1;
     VOX_CHECK(&ts, rc == VOX_ERR_UNSUPPORTED && strstr(err.msg, "no codec encoder"),
               "no encoder: %s", err.msg);
