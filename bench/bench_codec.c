@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
            bw / 1e9, be->n_threads, bytes / 1e9, lim_call);
     int calls = (frames + chunk - 1) / chunk;
     printf("whole utterance: %d frames (%.2f s audio) in %.3f s: %.2f ms/frame, RTF %.3f; limit "
-           "%.2f ms/frame: ratio %.2f\n",
+           "%.2f ms/frame: ratio %.2f (one weight pass for all frames: compute-bound)\n",
            frames, audio_s, t_all, 1e3 * t_all / frames, t_all / audio_s, lim_call / frames,
            1e3 * t_all / lim_call);
     printf("incremental, %d frames per call: %.3f s: %.2f ms/frame, RTF %.3f; limit %.2f ms/frame: "
