@@ -3,8 +3,9 @@
  *
  * Text from the arguments, -f FILE or stdin; split into chunks of at most --chunk-chars bytes
  * by vox_tts_split_text (sentence ends, then clause marks, spaces, UTF-8 boundaries; the rules
- * are in vox_tts.h); voices listed by vox_tts_list_voices. Each chunk is one tts session (prompt + prefill + frames); each frame's codes are decoded through the codec
- * as it arrives and the PCM goes out at once: WAV (our own 16-bit writer, header patched at the
+ * are in vox_tts.h); voices listed by vox_tts_list_voices; --ref AUDIO through
+ * vox_tts_voice_from_file (codec encoder). Each chunk is one tts session (prompt + prefill +
+ * frames); each frame's codes are decoded through the codec as it arrives and the PCM goes out at once: WAV (our own 16-bit writer, header patched at the
  * end), raw s16le on stdout (-o -), --play (PortAudio), and FLAC/MP3/Ogg/Opus through a
  * libsndfile stream opened here with the settings of vox_audio_write (which itself only takes
  * whole buffers): 16-bit FLAC as round(x * 32768) clipped, lossy formats clamped floats,
@@ -29,6 +30,7 @@
 #include "vox_audio_write.h"
 #include "vox_backend.h"
 #include "vox_codec.h"
+#include "vox_decode.h"
 #include "vox_pa.h"
 #include "vox_params.h"
 #include "vox_safetensors.h"
@@ -57,8 +59,8 @@ static void usage(FILE *f) {
             "  --voice NAME          preset voice (default: the first voice of params.json)\n"
             "  --list-voices         print the voice names (and language prefix) and exit\n"
             "  --voice-file F        voice embedding from a .pt or .safetensors file\n"
-            "  --ref WAV             clone a voice from reference audio (needs codec encoder\n"
-            "                        weights; the released checkpoint has none)\n"
+            "  --ref AUDIO           clone a voice from reference audio (any format/rate; needs\n"
+            "                        codec encoder weights; the released checkpoint has none)\n"
             "  --seed N              flow-matching noise seed (default 0; chunk i uses N + i)\n"
             "  --cfg A               classifier-free guidance alpha (default 1.2)\n"
             "  --steps N             flow-matching Euler steps (default: params.json, else 7)\n"
@@ -483,13 +485,6 @@ int main(int argc, char **argv) {
         goto done;
     }
     const vox_tts_config *tc = vox_tts_model_config(tm);
-    if (steps && steps != tc->n_steps) {
-        fprintf(stderr, PROG ": --steps %ld: this build cannot change the flow-matching step "
-                        "count (the model's %d steps are fixed at load; tts/ has no per-session "
-                        "setting)\n", steps, tc->n_steps);
-        status = 2;
-        goto done;
-    }
     snprintf(path, sizeof path, "%s/params.json", model);
     pp = vox_params_load(path, &e);
     snprintf(path, sizeof path, "%s/consolidated.safetensors", model);
@@ -505,20 +500,26 @@ int main(int argc, char **argv) {
     if (verbose)
         fprintf(stderr, PROG ": model loaded in %.2f s (dim %d, %d layers, %d FM steps, %d Hz, "
                         "%d samples per frame)\n", vox_time_now() - t0, tc->dim, tc->n_layers,
-                tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
+                steps ? (int)steps : tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
     if (ref) {
-        if (!vox_codec_has_encoder(cm))
+        if (!vox_codec_has_encoder(cm)) {
             fprintf(stderr, PROG ": --ref: this checkpoint has no codec encoder weights, so it "
                             "cannot clone a voice from audio; use --voice NAME (list with "
                             "--list-voices)\n");
-        else
-            fprintf(stderr, PROG ": --ref: this build cannot yet turn reference audio into a "
-                            "voice (tts/ has no codes-to-voice-embedding entry point); use "
-                            "--voice NAME (list with --list-voices)\n");
-        status = 2;
-        goto done;
-    }
-    if (voice_file) {
+            status = 2;
+            goto done;
+        }
+        double tr = vox_time_now();
+        vox_decode_global_init(verbose);
+        if (vox_tts_voice_from_file(tm, cm, ref, &tv, &e)) {
+            fprintf(stderr, PROG ": --ref: %s\n", e.msg);
+            status = 1;
+            goto done;
+        }
+        if (verbose)
+            fprintf(stderr, PROG ": voice from %s: %d rows (%d encoded frames + EOA) in %.2f s\n",
+                    ref, tv.rows, tv.rows - 1, vox_time_now() - tr);
+    } else if (voice_file) {
         if (vox_tts_voice_load(voice_file, tc->dim, &tv, &e)) {
             fprintf(stderr, PROG ": %s\n", e.msg);
             status = 1;
@@ -578,6 +579,7 @@ int main(int argc, char **argv) {
             so.seed = (uint64_t)seed + ci;
             so.cfg_alpha = (float)cfg;
             so.max_frames = (int)max_frames;
+            so.n_steps = (int)steps; /* 0 = the model's */
             s = vox_tts_session_new(tm, ids, n_ids, &tv, &so, &e);
             rc = s ? 0 : 1;
         }
