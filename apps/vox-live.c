@@ -11,7 +11,8 @@
  * Screen: on a terminal, committed lines are printed once and the current partial line is
  * redrawn in place (\r + ANSI erase) followed by "[elapsed, lag]"; otherwise only committed
  * lines are printed. A line is committed after sentence punctuation or when it gets long.
- * Ctrl-C (SIGINT) or the end of the input: the stream is finished (flushed), the last line is
+ * Ctrl-C (SIGINT) or the end of the input: the source stops, the audio it already delivered
+ * (still in the ring) is transcribed, the stream is finished (flushed), the last line is
  * printed, --output gets the whole transcript; exit 0. No input device: one line, exit 1. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -43,17 +44,17 @@ static void on_sigint(int sig) {
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    float *ring;          /* [cap] samples */
-    size_t cap, head, len;/* read position, filled samples */
-    size_t produced;      /* samples delivered by the source since start */
-    size_t overrun;       /* samples the producer could not store (ring full, paced mode) */
+    float *ring;           /* [cap] samples */
+    size_t cap, head, len; /* read position, filled samples */
+    size_t produced;       /* samples delivered by the source since start */
+    size_t overrun;        /* samples the producer could not store (ring full, paced mode) */
     int eof, failed, stop;
     char err[VOX_ERROR_MSG_LEN];
     /* source */
     vox_pa_capture *cap_dev;
     vox_decoder *dec;
     int fast, rate;
-    size_t limit;         /* stop after this many samples (0: no limit) */
+    size_t limit; /* stop after this many samples (0: no limit) */
 } audio_ring;
 
 static void *producer(void *arg) {
@@ -82,8 +83,10 @@ static void *producer(void *arg) {
         if (r->limit && total + n > r->limit) n = r->limit - total;
         int rc = 0;
         if (n) {
-            if (r->cap_dev) rc = vox_pa_capture_read(r->cap_dev, buf + have, n, &e);
-            else rc = vox_decoder_read(r->dec, buf + have, n, &n, &e);
+            if (r->cap_dev)
+                rc = vox_pa_capture_read(r->cap_dev, buf + have, n, &e);
+            else
+                rc = vox_decoder_read(r->dec, buf + have, n, &n, &e);
         }
         if (rc) {
             pthread_mutex_lock(&r->mu);
@@ -99,7 +102,8 @@ static void *producer(void *arg) {
             double due = (double)total / r->rate;
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            double el = (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
+            double el =
+                (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
             if (el > due + 0.1 && have + blk <= stage_cap) continue; /* behind: catch up */
             while (el < due && !stop) {
                 double w = due - el;
@@ -115,7 +119,8 @@ static void *producer(void *arg) {
         }
         pthread_mutex_lock(&r->mu);
         if (r->fast)
-            while (r->cap - r->len < have && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
+            while (r->cap - r->len < have && !r->stop)
+                pthread_cond_wait(&r->cv, &r->mu);
         for (size_t i = 0; i < have; i++) {
             if (r->len == r->cap) {
                 r->overrun += have - i;
@@ -139,17 +144,18 @@ static void *producer(void *arg) {
 
 /* ---- transcript and screen ----------------------------------------------------------------- */
 typedef struct {
-    char *all;    /* whole transcript */
+    char *all; /* whole transcript */
     size_t len, cap;
     size_t line0; /* start of the current (uncommitted) line in all */
     int tty;
-    int drawn;    /* a status line is on screen */
+    int drawn; /* a status line is on screen */
 } transcript;
 
 static int tr_append(transcript *t, const char *s, size_t n) {
     if (t->len + n + 1 > t->cap) {
         size_t c = t->cap ? t->cap : 4096;
-        while (c < t->len + n + 1) c *= 2;
+        while (c < t->len + n + 1)
+            c *= 2;
         char *p = realloc(t->all, c);
         if (!p) return 1;
         t->all = p;
@@ -185,8 +191,10 @@ static void clear_status(transcript *t) {
 
 /* Print all[a, b) trimmed as one line. */
 static void print_line(transcript *t, size_t a, size_t b) {
-    while (a < b && (t->all[a] == ' ' || t->all[a] == '\n')) a++;
-    while (b > a && (t->all[b - 1] == ' ' || t->all[b - 1] == '\n')) b--;
+    while (a < b && (t->all[a] == ' ' || t->all[a] == '\n'))
+        a++;
+    while (b > a && (t->all[b - 1] == ' ' || t->all[b - 1] == '\n'))
+        b--;
     if (b <= a) return;
     clear_status(t);
     put_text(t, t->all + a, b - a);
@@ -214,7 +222,8 @@ static void tr_commit(transcript *t) {
                 }
             if (!cut) {
                 cut = lim;
-                while (cut > a && ((unsigned char)t->all[cut] & 0xC0) == 0x80) cut--;
+                while (cut > a && ((unsigned char)t->all[cut] & 0xC0) == 0x80)
+                    cut--;
                 if (cut == a) cut = lim;
             }
         }
@@ -228,33 +237,49 @@ static void draw_status(transcript *t, double elapsed, double lag) {
     if (!t->tty) return;
     fputs("\r\033[K", stdout);
     size_t a = t->line0;
-    while (a < t->len && t->all[a] == ' ') a++;
+    while (a < t->len && t->all[a] == ' ')
+        a++;
     put_text(t, t->all + a, t->len - a);
     fprintf(stdout, "%s\033[2m[%.1f s, lag %.1f s]\033[0m", t->len > a ? " " : "", elapsed, lag);
     fflush(stdout);
     t->drawn = 1;
 }
 
+/* Pop the stream's tokens (its queue would otherwise grow for as long as vox-live runs); with
+ * --tokens their ids are written as vox-transcribe --tokens writes them (one line, spaces). */
+static int drain_tokens(vox_asr_stream *s, FILE *tf, size_t *n_tok) {
+    vox_asr_token tk[64];
+    int k;
+    while ((k = vox_asr_get_tokens(s, tk, 64)) > 0)
+        for (int i = 0; i < k; i++, (*n_tok)++)
+            if (tf && fprintf(tf, "%s%d", *n_tok ? " " : "", tk[i].id) < 0) return 1;
+    return 0;
+}
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: " PROG " -m MODEL_DIR [options]\n"
-            "Live transcription of the microphone (or of a file played at real-time pace).\n\n"
-            "  -m, --model DIR       model directory (required)\n"
-            "  --list-devices        list audio devices and exit\n"
-            "  --input-device N      PortAudio input device index (default: the default input)\n"
-            "  --input FILE          play FILE (any format) through the same streaming path\n"
-            "  --fast                with --input: do not pace to real time; never skip audio\n"
-            "  --delay MS            transcription delay: 80..1200 in steps of 80, or 2400\n"
-            "  --max-lag SEC         skip buffered audio (with a visible marker) once the\n"
-            "                        transcript lags more than SEC behind (default 10)\n"
-            "  --output FILE         write the final transcript to FILE\n"
-            "  --duration SEC        stop after SEC seconds of audio\n"
-            "  --save-audio FILE     save the audio heard (.wav, .flac, .ogg, .opus, .mp3)\n"
-            "  --device D            cpu, cuda or auto (default auto)\n"
-            "  --threads N           CPU threads (default: all online CPUs)\n"
-            "  -v                    verbose diagnostics on stderr\n"
-            "  -h, --help            this text\n"
-            "Ctrl-C stops: the stream is flushed and the final transcript printed (exit 0).\n");
+    fprintf(f, "usage: " PROG " -m MODEL_DIR [options]\n"
+               "Live transcription of the microphone (or of a file played at real-time pace).\n\n"
+               "  -m, --model DIR       model directory (required)\n"
+               "  --list-devices        list audio devices and exit\n"
+               "  --input-device DEV    PortAudio input device: an index or a name from\n"
+               "                        --list-devices (exact, else a unique part of it, e.g.\n"
+               "                        'pulse'); default: the default input\n"
+               "  --input FILE          play FILE (any format) through the same streaming path\n"
+               "  --fast                with --input: do not pace to real time; never skip audio\n"
+               "  --delay MS            transcription delay: 80..1200 in steps of 80, or 2400\n"
+               "  --max-lag SEC         skip buffered audio (with a visible marker) once the\n"
+               "                        transcript lags more than SEC behind (default 10)\n"
+               "  --output FILE         write the final transcript to FILE\n"
+               "  --tokens FILE         write the token id of every decoder step to FILE (as\n"
+               "                        vox-transcribe --tokens)\n"
+               "  --duration SEC        stop after SEC seconds of audio\n"
+               "  --save-audio FILE     save the audio heard (.wav, .flac, .ogg, .opus, .mp3)\n"
+               "  --device D            cpu, cuda or auto (default auto)\n"
+               "  --threads N           CPU threads (default: all online CPUs)\n"
+               "  -v                    verbose diagnostics on stderr\n"
+               "  -h, --help            this text\n"
+               "Ctrl-C stops: the audio already captured is transcribed, the stream flushed and\n"
+               "the final transcript printed (exit 0).\n");
 }
 
 static int list_devices(void) {
@@ -278,6 +303,7 @@ static int list_devices(void) {
 int main(int argc, char **argv) {
     vox_blas_ensure_core(argc, argv);
     const char *model = NULL, *dev_s = "auto", *input = NULL, *out_file = NULL, *save = NULL;
+    const char *in_dev_s = NULL, *tok_file = NULL;
     int delay = 0, threads = 0, verbose = 0, fast = 0, in_dev = VOX_PA_DEFAULT_DEVICE, list = 0;
     double max_lag = 10, duration = 0;
     for (int i = 1; i < argc; i++) {
@@ -286,19 +312,34 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has) model = argv[++i];
-        else if (!strcmp(a, "--list-devices")) list = 1;
-        else if (!strcmp(a, "--input-device") && has) in_dev = atoi(argv[++i]);
-        else if (!strcmp(a, "--input") && has) input = argv[++i];
-        else if (!strcmp(a, "--fast")) fast = 1;
-        else if (!strcmp(a, "--delay") && has) delay = atoi(argv[++i]);
-        else if (!strcmp(a, "--max-lag") && has) max_lag = atof(argv[++i]);
-        else if (!strcmp(a, "--duration") && has) duration = atof(argv[++i]);
-        else if (!strcmp(a, "--output") && has) out_file = argv[++i];
-        else if (!strcmp(a, "--save-audio") && has) save = argv[++i];
-        else if (!strcmp(a, "--device") && has) dev_s = argv[++i];
-        else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "-v")) verbose = 1;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has)
+            model = argv[++i];
+        else if (!strcmp(a, "--list-devices"))
+            list = 1;
+        else if (!strcmp(a, "--input-device") && has)
+            in_dev_s = argv[++i];
+        else if (!strcmp(a, "--input") && has)
+            input = argv[++i];
+        else if (!strcmp(a, "--fast"))
+            fast = 1;
+        else if (!strcmp(a, "--delay") && has)
+            delay = atoi(argv[++i]);
+        else if (!strcmp(a, "--max-lag") && has)
+            max_lag = atof(argv[++i]);
+        else if (!strcmp(a, "--duration") && has)
+            duration = atof(argv[++i]);
+        else if (!strcmp(a, "--output") && has)
+            out_file = argv[++i];
+        else if (!strcmp(a, "--tokens") && has)
+            tok_file = argv[++i];
+        else if (!strcmp(a, "--save-audio") && has)
+            save = argv[++i];
+        else if (!strcmp(a, "--device") && has)
+            dev_s = argv[++i];
+        else if (!strcmp(a, "--threads") && has)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(a, "-v"))
+            verbose = 1;
         else {
             fprintf(stderr, PROG ": unknown option or missing value '%s' (see --help)\n", a);
             return 2;
@@ -309,9 +350,9 @@ int main(int argc, char **argv) {
     if (list) return list_devices();
     if (!model || !(max_lag > 0) || (save && !vox_audio_write_supported(save))) {
         fprintf(stderr, PROG ": %s (see --help)\n",
-                !model ? "-m MODEL_DIR is required"
-                       : !(max_lag > 0) ? "--max-lag must be > 0"
-                                        : "--save-audio: unsupported extension");
+                !model           ? "-m MODEL_DIR is required"
+                : !(max_lag > 0) ? "--max-lag must be > 0"
+                                 : "--save-audio: unsupported extension");
         return 2;
     }
     vox_error e = {0};
@@ -329,11 +370,20 @@ int main(int argc, char **argv) {
     if (input) {
         vox_decode_opts o = {r.rate, 0, 1};
         r.dec = vox_decoder_open(input, &o, &e);
-    } else {
-        r.cap_dev = vox_pa_capture_open(in_dev, r.rate, 0, &e);
+    } else if (!in_dev_s || !vox_pa_find_device(in_dev_s, 1, &in_dev, &e)) {
+        /* opened now (a missing device is reported before the model loads), started just
+         * before the audio thread reads it, so loading cannot overflow the device buffer */
+        r.cap_dev = vox_pa_capture_open(in_dev, r.rate, VOX_PA_NO_START, &e);
     }
     if (!r.dec && !r.cap_dev) {
         fprintf(stderr, PROG ": %s\n", e.msg);
+        return 1;
+    }
+    FILE *tf = NULL; /* --tokens, opened before the model loads: a bad path fails at once */
+    if (tok_file && !(tf = fopen(tok_file, "w"))) {
+        fprintf(stderr, PROG ": %s: cannot write the tokens: %s\n", tok_file, strerror(errno));
+        if (r.dec) vox_decoder_close(r.dec);
+        if (r.cap_dev) vox_pa_capture_close(r.cap_dev);
         return 1;
     }
     int status = 0;
@@ -353,12 +403,9 @@ int main(int argc, char **argv) {
         if (be) vox_backend_destroy(be);
         if (r.dec) vox_decoder_close(r.dec);
         if (r.cap_dev) vox_pa_capture_close(r.cap_dev);
+        if (tf) fclose(tf);
         return 1;
     }
-    if (verbose && r.cap_dev)
-        fprintf(stderr, PROG ": capturing from '%s' at %.0f Hz, %d ch\n",
-                vox_pa_capture_device_name(r.cap_dev), vox_pa_capture_device_rate(r.cap_dev),
-                vox_pa_capture_device_channels(r.cap_dev));
     float *saved = NULL;
     size_t n_saved = 0, cap_saved = 0;
     transcript t;
@@ -374,18 +421,35 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     pthread_t th;
-    if (pthread_create(&th, NULL, producer, &r)) {
+    int th_ok = 0;
+    if (r.cap_dev) {
+        if (vox_pa_capture_start(r.cap_dev, &e)) {
+            fprintf(stderr, PROG ": %s\n", e.msg);
+            status = 1;
+        } else { /* one line saying what is recorded (tests wait for it before playing) */
+            fprintf(stderr, PROG ": listening on '%s' (device %.0f Hz, %d ch, latency %.2f s)\n",
+                    vox_pa_capture_device_name(r.cap_dev), vox_pa_capture_device_rate(r.cap_dev),
+                    vox_pa_capture_device_channels(r.cap_dev), vox_pa_capture_latency(r.cap_dev));
+        }
+    }
+    if (!status && pthread_create(&th, NULL, producer, &r)) {
         fprintf(stderr, PROG ": cannot start the audio thread\n");
         status = 1;
-        g_stop = 1;
     }
-    size_t fed = 0, skipped = 0, overrun_seen = 0;
+    th_ok = !status;
+    size_t fed = 0, skipped = 0, overrun_seen = 0, n_tok = 0;
     int src_failed = 0;
     char marker[96];
-    while (!g_stop && !status) {
+    int stopping = 0;
+    while (!status) {
         size_t n = 0, over;
         int eof;
         pthread_mutex_lock(&r.mu);
+        if (g_stop && !stopping) { /* Ctrl-C: stop the source, transcribe what it delivered */
+            r.stop = 1;
+            stopping = 1;
+            pthread_cond_broadcast(&r.cv);
+        }
         if (!r.len && !r.eof) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -400,7 +464,8 @@ int main(int argc, char **argv) {
             r.len -= skip;
         }
         n = r.len < chunk_max ? r.len : chunk_max;
-        for (size_t i = 0; i < n; i++) chunk[i] = r.ring[(r.head + i) % r.cap];
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = r.ring[(r.head + i) % r.cap];
         r.head = (r.head + n) % r.cap;
         r.len -= n;
         eof = r.eof && !r.len;
@@ -419,6 +484,7 @@ int main(int argc, char **argv) {
             }
             txt = vox_asr_get_text(s, &len);
             if (len && tr_append(&t, txt, len)) status = 1;
+            if (drain_tokens(s, tf, &n_tok)) status = 1;
             skipped += skip;
             snprintf(marker, sizeof marker, " [... skipped %.1f s ...] ", (double)skip / r.rate);
             if (tr_append(&t, marker, strlen(marker))) status = 1;
@@ -427,7 +493,8 @@ int main(int argc, char **argv) {
             if (save) {
                 if (n_saved + n > cap_saved) {
                     size_t c = cap_saved ? cap_saved * 2 : (size_t)r.rate * 60;
-                    while (c < n_saved + n) c *= 2;
+                    while (c < n_saved + n)
+                        c *= 2;
                     float *p = realloc(saved, c * sizeof *p);
                     if (!p) {
                         fprintf(stderr, PROG ": out of memory for --save-audio\n");
@@ -449,6 +516,7 @@ int main(int argc, char **argv) {
             size_t len;
             const char *txt = vox_asr_get_text(s, &len);
             if (len && tr_append(&t, txt, len)) status = 1;
+            if (drain_tokens(s, tf, &n_tok)) status = 1;
             tr_commit(&t);
         }
         pthread_mutex_lock(&r.mu);
@@ -462,7 +530,7 @@ int main(int argc, char **argv) {
     r.stop = 1;
     pthread_cond_broadcast(&r.cv);
     pthread_mutex_unlock(&r.mu);
-    pthread_join(th, NULL);
+    if (th_ok) pthread_join(th, NULL);
     if (src_failed) fprintf(stderr, PROG ": audio input: %s\n", r.err);
     if (!status) {
         if (vox_asr_finish(s, &e)) {
@@ -472,7 +540,12 @@ int main(int argc, char **argv) {
             size_t len;
             const char *txt = vox_asr_get_text(s, &len);
             if (len && tr_append(&t, txt, len)) status = 1;
+            if (drain_tokens(s, tf, &n_tok)) status = 1;
         }
+    }
+    if (tf && ((fputc('\n', tf) == EOF) | (fclose(tf) != 0))) {
+        fprintf(stderr, PROG ": %s: cannot write the tokens\n", tok_file);
+        status = 1;
     }
     tr_commit(&t);
     print_line(&t, t.line0, t.len);
@@ -481,8 +554,10 @@ int main(int argc, char **argv) {
     if (out_file) {
         FILE *f = fopen(out_file, "w");
         size_t a = 0, b = t.len;
-        while (a < b && (t.all[a] == ' ' || t.all[a] == '\n')) a++;
-        while (b > a && (t.all[b - 1] == ' ' || t.all[b - 1] == '\n')) b--;
+        while (a < b && (t.all[a] == ' ' || t.all[a] == '\n'))
+            a++;
+        while (b > a && (t.all[b - 1] == ' ' || t.all[b - 1] == '\n'))
+            b--;
         if (!f || (b > a && fwrite(t.all + a, 1, b - a, f) != b - a) || fputc('\n', f) == EOF ||
             fclose(f)) {
             fprintf(stderr, PROG ": %s: cannot write the transcript\n", out_file);
@@ -496,7 +571,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, PROG ": %.1f s of audio transcribed%s", (double)fed / r.rate,
             g_stop ? " (stopped by Ctrl-C)" : "");
     if (skipped) fprintf(stderr, ", %.1f s skipped", (double)skipped / r.rate);
-    if (r.cap_dev && vox_pa_capture_overflows(r.cap_dev))
+    if (r.cap_dev) /* reported even when 0: tests and users can see nothing was lost */
         fprintf(stderr, ", %zu device overflows", vox_pa_capture_overflows(r.cap_dev));
     fputc('\n', stderr);
     free(saved);

@@ -90,6 +90,75 @@ int vox_pa_list_devices(vox_pa_device **devs, int *n, vox_error *err) {
     return rc;
 }
 
+static int all_digits(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+int vox_pa_find_device(const char *spec, int input, int *index, vox_error *err) {
+    if (!spec || !index) return vox_set_error(err, VOX_ERR_ARG, "vox_pa_find_device: NULL");
+    const char *dir = input ? "input" : "output";
+    vox_pa_device *d = NULL;
+    int n = 0;
+    if (vox_pa_list_devices(&d, &n, err)) return err ? err->code : VOX_ERR_DEVICE;
+    int rc = VOX_OK, exact = -1, sub = -1, n_sub = 0;
+    if (all_digits(spec)) {
+        long v = strtol(spec, NULL, 10);
+        if (v >= n) {
+            rc = n ? vox_set_error(err, VOX_ERR_ARG,
+                                   "audio device %s does not exist (PortAudio sees %d devices, "
+                                   "0..%d)",
+                                   spec, n, n - 1)
+                   : vox_set_error(err, VOX_ERR_DEVICE,
+                                   "no audio %s device found (PortAudio sees 0 devices)", dir);
+        } else {
+            *index = (int)v; /* its direction is checked when it is opened */
+        }
+        free(d);
+        return rc;
+    }
+    char names[192] = "", amb[192] = "";
+    size_t nl = 0, al = 0;
+    for (int i = 0; i < n; i++) {
+        int ch = input ? d[i].max_input_channels : d[i].max_output_channels;
+        if (ch < 1) continue;
+        if (nl < sizeof names)
+            nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s'%s'", nl ? ", " : "",
+                                   d[i].name);
+        if (exact < 0 && !strcmp(d[i].name, spec)) exact = i;
+        if (strstr(d[i].name, spec)) {
+            if (!n_sub) sub = i;
+            n_sub++;
+            if (al < sizeof amb)
+                al += (size_t)snprintf(amb + al, sizeof amb - al, "%s'%s'", al ? ", " : "",
+                                       d[i].name);
+        }
+    }
+    if (exact >= 0)
+        *index = d[exact].index;
+    else if (n_sub == 1)
+        *index = d[sub].index;
+    else if (n_sub > 1)
+        rc = vox_set_error(err, VOX_ERR_ARG, "audio %s device name '%s' is ambiguous: %s", dir,
+                           spec, amb);
+    else if (!n)
+        rc = vox_set_error(err, VOX_ERR_DEVICE,
+                           "no audio %s device found (PortAudio sees 0 devices)", dir);
+    else if (nl)
+        rc = vox_set_error(err, VOX_ERR_ARG,
+                           "no audio %s device named '%s' (PortAudio sees %d devices; %ss: %s)",
+                           dir, spec, n, dir, names);
+    else
+        rc = vox_set_error(err, VOX_ERR_DEVICE,
+                           "no audio %s device named '%s' (PortAudio sees %d devices, none with "
+                           "%s channels)",
+                           dir, spec, n, dir);
+    free(d);
+    return rc;
+}
+
 /* Resolve `device` to a PortAudio index with channels in the wanted direction. */
 static int pick_device(int device, int input, PaDeviceIndex *out, const PaDeviceInfo **info,
                        vox_error *err) {
@@ -164,6 +233,7 @@ struct vox_pa_capture {
     float *pend; /* converted samples not yet returned: pend[pos .. len) */
     size_t pend_pos, pend_len, pend_cap;
     size_t overflows;
+    int dev_index, started;
 };
 
 void vox_pa_capture_close(vox_pa_capture *c) {
@@ -222,16 +292,23 @@ vox_pa_capture *vox_pa_capture_open(int device, int rate, int flags, vox_error *
         c->pend = vox_malloc(c->pend_cap * sizeof *c->pend, err);
         if (!c->pend) goto fail;
     }
-    e = Pa_StartStream(c->stream);
-    if (e != paNoError) {
-        vox_set_error(err, VOX_ERR_DEVICE, "audio device %d '%s': cannot start capture: %s", d,
-                      c->name, pa_text(e));
-        goto fail;
-    }
+    c->dev_index = d;
+    if (!(flags & VOX_PA_NO_START) && vox_pa_capture_start(c, err)) goto fail;
     return c;
 fail:
     vox_pa_capture_close(c);
     return NULL;
+}
+
+int vox_pa_capture_start(vox_pa_capture *c, vox_error *err) {
+    if (!c) return vox_set_error(err, VOX_ERR_ARG, "vox_pa_capture_start: NULL");
+    if (c->started) return VOX_OK;
+    PaError e = Pa_StartStream(c->stream);
+    if (e != paNoError)
+        return vox_set_error(err, VOX_ERR_DEVICE, "audio device %d '%s': cannot start capture: %s",
+                             c->dev_index, c->name, pa_text(e));
+    c->started = 1;
+    return VOX_OK;
 }
 
 static int cap_read_dev(vox_pa_capture *c, float *dst, unsigned long frames, vox_error *err) {
@@ -248,6 +325,8 @@ static int cap_read_dev(vox_pa_capture *c, float *dst, unsigned long frames, vox
 
 int vox_pa_capture_read(vox_pa_capture *c, float *out, size_t n, vox_error *err) {
     if (!c || (!out && n)) return vox_set_error(err, VOX_ERR_ARG, "vox_pa_capture_read: NULL");
+    if (!c->started)
+        return vox_set_error(err, VOX_ERR_ARG, "audio capture from '%s': not started", c->name);
     size_t done = 0;
     while (done < n) {
         if (c->pend_pos < c->pend_len) {
@@ -293,6 +372,10 @@ double vox_pa_capture_device_rate(const vox_pa_capture *c) {
 }
 int vox_pa_capture_device_channels(const vox_pa_capture *c) {
     return c ? c->dev_ch : 0;
+}
+double vox_pa_capture_latency(const vox_pa_capture *c) {
+    const PaStreamInfo *si = c && c->stream ? Pa_GetStreamInfo(c->stream) : NULL;
+    return si ? si->inputLatency : 0;
 }
 const char *vox_pa_capture_device_name(const vox_pa_capture *c) {
     return c ? c->name : "";

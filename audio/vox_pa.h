@@ -62,15 +62,32 @@ typedef struct vox_pa_device {
  * is not an error). */
 int vox_pa_list_devices(vox_pa_device **devs, int *n, vox_error *err);
 
+/* Resolve a device given by the user: `spec` all digits is an index (checked to exist); else
+ * the device whose name equals spec, else the only device whose name contains spec (both
+ * case-sensitive, among devices with channels in the wanted direction: input != 0 capture).
+ * Errors name spec and what went wrong: "no audio input device named 'x' (PortAudio sees 2
+ * devices: 'pulse', 'default')", "audio input device name 'p' is ambiguous: 'pulse',
+ * 'pipewire'". On success *index is a PortAudio index for the open functions. */
+int vox_pa_find_device(const char *spec, int input, int *index, vox_error *err);
+
 enum { VOX_PA_DEFAULT_DEVICE = -1 };
-enum { VOX_PA_DEVICE_RATE = 1 }; /* flag: always open at the device's default rate + resample */
+enum {
+    VOX_PA_DEVICE_RATE = 1, /* flag: always open at the device's default rate + resample */
+    VOX_PA_NO_START = 2     /* capture flag: open only; vox_pa_capture_start starts the stream */
+};
 
 /* ---- capture ------------------------------------------------------------------------------ */
 typedef struct vox_pa_capture vox_pa_capture;
 
 /* Open and start capture from `device` (VOX_PA_DEFAULT_DEVICE or an index) delivering mono
- * float32 at `rate` Hz. */
+ * float32 at `rate` Hz. With VOX_PA_NO_START the device is opened (so a missing or unusable
+ * device is reported at once) but not started: audio is recorded from vox_pa_capture_start on,
+ * so a slow step between open and the first read (loading a model) cannot overflow the
+ * device buffer. */
 vox_pa_capture *vox_pa_capture_open(int device, int rate, int flags, vox_error *err);
+/* Start a stream opened with VOX_PA_NO_START (no-op if it runs already); reading a stream
+ * that was not started is an error. Call it on the thread that opened the stream. */
+int vox_pa_capture_start(vox_pa_capture *c, vox_error *err);
 /* Block until n samples (at the requested rate) are in out. */
 int vox_pa_capture_read(vox_pa_capture *c, float *out, size_t n, vox_error *err);
 /* Times PortAudio reported lost input since open. */
@@ -79,6 +96,9 @@ size_t vox_pa_capture_overflows(const vox_pa_capture *c);
 double vox_pa_capture_device_rate(const vox_pa_capture *c);
 int vox_pa_capture_device_channels(const vox_pa_capture *c);
 const char *vox_pa_capture_device_name(const vox_pa_capture *c);
+/* The stream's input latency in seconds as PortAudio reports it (Pa_GetStreamInfo): how long
+ * a sample may wait in the device/driver buffers before a read returns it. */
+double vox_pa_capture_latency(const vox_pa_capture *c);
 void vox_pa_capture_close(vox_pa_capture *c);
 
 /* ---- playback ----------------------------------------------------------------------------- */

@@ -8,6 +8,8 @@
 #      of the written file gives rms 0.3536 (tol 2 %), at least 1 s of audio
 #   3b. the same at 24 kHz into a 48 kHz device through our resampler (VOX_PA_DEVICE_RATE)
 #   4. no usable device (default = a missing card): the clear message, no ALSA noise on stderr
+#   device names (vox_pa_find_device: exact, unique part, index, ambiguous, unknown, no device)
+#   and VOX_PA_NO_START (reading before vox_pa_capture_start is an error, after it works)
 # Skips (prints "skip", exit 0) only if the ALSA file/null plugins are unavailable (no PortAudio
 # default input with a config that defines one).
 set -u
@@ -57,6 +59,19 @@ rms=$(sed -n 's/.* rms \([0-9.]*\) .*/\1/p' "$T/out"); f=$(sed -n 's/.* freq \([
 check capture16 "$([ $rc = 0 ] && num_ok "${rms:-0}" 0.35355 0.0035)" "rc $rc rms ${rms:-?} (expected 0.35355 +- 1%)"
 check capture16-freq "$(num_ok "${f:-0}" 440 0.5)" "freq ${f:-?} (expected 440 +- 0.5)"
 check capture16-quiet "$([ ! -s "$T/err" ] && echo 1 || echo 0)" "stderr not empty: $(head -3 "$T/err")"
+
+# 1b. device names (vox_pa_find_device): feed16.conf gives the inputs 'feed' and 'default'
+run "$base:$T/feed16.conf" list
+fidx=$(sed -n "s/^  \([0-9]*\) 'feed' .*/\1/p" "$T/out"); didx=$(sed -n "s/^  \([0-9]*\) 'default' .*/\1/p" "$T/out")
+run "$base:$T/feed16.conf" find default; check find-exact "$(grep -qx "index ${didx:-x}" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/feed16.conf" find fee; check find-part "$(grep -qx "index ${fidx:-x}" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/feed16.conf" find "$fidx"; check find-index "$(grep -qx "index ${fidx:-x}" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/feed16.conf" find e; check find-ambiguous "$(grep -qx "error: audio input device name 'e' is ambiguous: '[a-z]*', '[a-z]*'" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/feed16.conf" find zzz; check find-unknown "$(grep -q "^error: no audio input device named 'zzz' (PortAudio sees [0-9]* devices; inputs: .*'feed'" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/feed16.conf" find 99; check find-bad-index "$(grep -q "^error: audio device 99 does not exist" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/none.conf" find x; check find-no-device "$(grep -q "^error: no audio input device" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
+run "$base:$T/feed16.conf" nostart; cat "$T/out"
+check nostart "$(grep -qx "before start: audio capture from 'default': not started" "$T/out" && grep -qx "after start: read ok" "$T/out" && echo 1 || echo 0)" "$(cat "$T/out")"
 
 # 2. device at its default rate (48 kHz feed through plug), our resampler to 16 kHz
 run "$base:$T/feed48.conf" capture 16000 16000 devrate; rc=$?; cat "$T/out"

@@ -6,6 +6,9 @@
  *                                           device's default rate + our resampler); prints rms,
  *                                           frequency (positive zero crossings), overflows
  *   test_pa_capture play RATE SECONDS [devrate]  play a 440 Hz sine of amplitude 0.5
+ *   test_pa_capture find SPEC               vox_pa_find_device(SPEC) for an input: "index N"
+ *   test_pa_capture nostart                 VOX_PA_NO_START: a read before start, start twice,
+ *                                           a read after
  * Failures print "error: <message>" on stdout and exit 2.
  *
  * Without arguments (as ctest runs it) it only checks argument errors, which need no device,
@@ -53,6 +56,25 @@ int main(int argc, char **argv) {
                    d[i].is_default_output ? " default-out" : "");
         free(d);
         return 0;
+    }
+    if (!strcmp(argv[1], "find") && argc >= 3) { /* vox_pa_find_device for an input */
+        int idx = -1;
+        if (vox_pa_find_device(argv[2], 1, &idx, &err)) return fail(&err);
+        printf("index %d\n", idx);
+        return 0;
+    }
+    if (!strcmp(argv[1], "nostart")) { /* VOX_PA_NO_START: read before start fails, after works */
+        vox_pa_capture *c =
+            vox_pa_capture_open(VOX_PA_DEFAULT_DEVICE, 16000, VOX_PA_NO_START, &err);
+        if (!c) return fail(&err);
+        float x[1600];
+        int before = vox_pa_capture_read(c, x, 1600, &err);
+        printf("before start: %s\n", before ? err.msg : "read ok");
+        int rc = vox_pa_capture_start(c, &err) || vox_pa_capture_start(c, &err) ||
+                 vox_pa_capture_read(c, x, 1600, &err);
+        printf("after start: %s\n", rc ? err.msg : "read ok");
+        vox_pa_capture_close(c);
+        return rc ? 2 : 0;
     }
     if (!strcmp(argv[1], "capture") && argc >= 4) {
         int rate = atoi(argv[2]);

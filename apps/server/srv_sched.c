@@ -6,8 +6,6 @@
  * job list and the ready list; critical sections only move pointers or copy PCM. The model
  * work itself runs unlocked on streams only this thread touches (vox_asr_stream,
  * vox_tts_session, vox_codec_state are scheduler-private). */
-#include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -58,8 +56,8 @@ struct srv_job {
     vox_tts_session *ts;
     vox_codec_state *cs;
     vox_tts_voice voice;
-    vox_tts_text_chunks chunks; /* sentence chunks of tts_text, spoken in turn (as vox-tts) */
-    size_t chunk;
+    vox_tts_span *chunks; /* sentence chunks of tts_text, spoken in turn (as vox-tts) */
+    size_t n_chunks, chunk;
     int64_t frames;
 };
 
@@ -344,26 +342,28 @@ srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts
             return NULL;
         }
     }
-    vox_tts_text_chunks ch = {0};
-    if (vox_tts_split_text(text, strlen(text), TTS_CHUNK_BYTES, &ch, err)) return NULL;
-    if (!ch.n) {
-        free(ch.v);
+    vox_tts_span *ch = NULL;
+    size_t nch = 0;
+    if (vox_tts_split_text(text, strlen(text), TTS_CHUNK_BYTES, &ch, &nch, err)) return NULL;
+    if (!nch) {
+        free(ch);
         vox_set_error(err, VOX_ERR_ARG, "empty text (only whitespace)");
         return NULL;
     }
     srv_job *j = job_new(S, JOB_TTS, owner, err);
     if (!j) {
-        free(ch.v);
+        free(ch);
         return NULL;
     }
     j->chunks = ch;
+    j->n_chunks = nch;
     j->tts_text = strdup(text);
     j->tts_voice = strdup(voice && voice[0] ? voice : S->default_voice);
     if (o) j->tts_opts = *o;
     if (!j->tts_text || !j->tts_voice) {
         free(j->tts_text);
         free(j->tts_voice);
-        free(j->chunks.v);
+        free(j->chunks);
         pthread_mutex_lock(&S->sched->mu);
         S->sched->n_open--;
         pthread_mutex_unlock(&S->sched->mu);
@@ -423,7 +423,7 @@ static void job_free(srv_job *j) {
     srv_buf_free(&j->text);
     free(j->tts_text);
     free(j->tts_voice);
-    free(j->chunks.v);
+    free(j->chunks);
     free(j);
 }
 
@@ -602,7 +602,7 @@ static int tts_start(srv_job *j, vox_error *e) {
         return -1;
     if (!j->cs && !(j->cs = vox_codec_state_new(S->codec, TTS_DEC_FRAMES, e))) return -1;
     vox_codec_state_reset(j->cs);
-    const vox_tts_span *sp = &j->chunks.v[j->chunk];
+    const vox_tts_span *sp = &j->chunks[j->chunk];
     char *ct = strndup(j->tts_text + sp->off, sp->len);
     if (!ct) return vox_set_error(e, VOX_ERR_NOMEM, "out of memory");
     int32_t *ids = NULL;
@@ -681,7 +681,7 @@ static void tts_step(srv *S, srv_job **jobs, int n, float *pcm, int32_t *codes, 
             tts_pcm_event(j, pcm, np);
             vox_tts_session_free(j->ts);
             j->ts = NULL;
-            if (++j->chunk < j->chunks.n) continue; /* next chunk starts on the next pass */
+            if (++j->chunk < j->n_chunks) continue; /* next chunk starts on the next pass */
             srv_event ev = {0};
             ev.kind = SRV_EV_DONE;
             ev.completion_tokens = j->frames;
@@ -922,69 +922,23 @@ const char *const *srv_tts_voices(const srv *S) {
     return (const char *const *)S->voices;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_num_item(const void *a, const void *b) {
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    return x->valuedouble < y->valuedouble ? -1 : x->valuedouble > y->valuedouble;
-}
-
-/* Voice names in the order vox-tts lists them (its default is the first): params.json's
- * multimodal.audio_tokenizer_args.voice map (name -> index, by index), else tekken.json's
- * audio.voice_num_audio_tokens list, else the .pt files of DIR/voice_embedding (sorted). */
+/* Voice names in vox-tts's order (its default is the first): vox_tts_list_voices. */
 static int load_voices(srv *S, vox_error *err) {
-    char path[4096];
-    int k = 0, cap = 0;
-    snprintf(path, sizeof path, "%s/params.json", S->cfg.tts_model_dir);
-    char *js = vox_read_file(path, NULL, err);
-    cJSON *root = js ? cJSON_Parse(js) : NULL;
-    free(js);
-    cJSON *vm = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "multimodal"),
-                                         "audio_tokenizer_args"),
-        "voice");
-    int nv = cJSON_IsObject(vm) ? cJSON_GetArraySize(vm) : 0;
-    cJSON **items = nv > 0 ? calloc((size_t)nv, sizeof *items) : NULL;
-    int ni = 0;
-    for (cJSON *it = items ? vm->child : NULL; it && ni < nv; it = it->next)
-        if (cJSON_IsNumber(it) && it->string) items[ni++] = it;
-    if (ni > 1) qsort(items, (size_t)ni, sizeof *items, cmp_num_item);
-    int nt = vox_tekken_audio_config(S->tts_tok)->n_voices;
-    int n = ni > 0 ? ni : nt;
-    if (n > 0) {
-        S->voices = calloc((size_t)n + 1, sizeof *S->voices);
-        for (int i = 0; S->voices && i < n; i++)
-            if ((S->voices[k] =
-                     strdup(ni > 0 ? items[i]->string : vox_tekken_voice_name(S->tts_tok, i))))
-                k++;
-    }
-    free(items);
-    cJSON_Delete(root);
-    if (!k) {
-        snprintf(path, sizeof path, "%s/voice_embedding", S->cfg.tts_model_dir);
-        DIR *d = opendir(path);
-        for (struct dirent *de; d && (de = readdir(d));) {
-            size_t l = strlen(de->d_name);
-            if (l < 4 || strcmp(de->d_name + l - 3, ".pt")) continue;
-            if (k + 1 >= cap) {
-                cap = cap ? cap * 2 : 16;
-                char **nvp = realloc(S->voices, (size_t)cap * sizeof *nvp);
-                if (!nvp) break;
-                S->voices = nvp;
-            }
-            S->voices[k] = strndup(de->d_name, l - 3);
-            if (S->voices[k]) S->voices[++k] = NULL;
-        }
-        if (d) closedir(d);
-        if (k > 1) qsort(S->voices, (size_t)k, sizeof *S->voices, cmp_str);
-    }
-    if (!k)
+    vox_tts_voice_list vl = {0};
+    if (vox_tts_list_voices(S->cfg.tts_model_dir, S->tts_tok, &vl, err)) return err->code;
+    if (vl.n == 0) {
+        vox_tts_voice_list_free(&vl);
         return vox_set_error(err, VOX_ERR_FORMAT,
                              "%s: no voices (params.json voice map and tekken.json voice list "
-                             "empty, no voice_embedding/*.pt)",
+                             "are empty)",
                              S->cfg.tts_model_dir);
+    }
+    S->voices = calloc((size_t)vl.n + 1, sizeof *S->voices);
+    int k = 0;
+    for (int i = 0; S->voices && i < vl.n; i++)
+        if ((S->voices[k] = strdup(vl.v[i].name))) k++;
+    vox_tts_voice_list_free(&vl);
+    if (!k) return vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
     S->default_voice = S->voices[0];
     return VOX_OK;
 }
