@@ -23,29 +23,30 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: " PROG " -m ASR_MODEL_DIR [--tts-model DIR] [options]\n"
-            "Serves a Voxtral Realtime model (and optionally a Voxtral TTS model) over HTTP and\n"
-            "WebSocket on one port: WS /v1/realtime (vLLM protocol), WS\n"
-            "/v1/audio/transcriptions/realtime (Mistral protocol), POST /v1/audio/transcriptions,\n"
-            "POST /v1/audio/speech, WS /v1/audio/speech/stream, GET /health, /v1/models, /metrics.\n\n"
-            "  -m, --model DIR          ASR model directory (required)\n"
-            "  --tts-model DIR          TTS model directory (default: none)\n"
-            "  --served-model-name N    ASR model id clients send (default: basename of DIR)\n"
-            "  --tts-served-name N      TTS model id (default: basename of the TTS dir)\n"
-            "  --host ADDR              bind address (default 127.0.0.1)\n"
-            "  --port N                 port (default 8080; 0 = any free port, printed)\n"
-            "  --max-sessions N         concurrent ASR streams + TTS requests (default 16)\n"
-            "  --max-message BYTES      largest WebSocket message / HTTP body (default 16777216)\n"
-            "  --max-audio-seconds S    audio per session or request (default 3600)\n"
-            "  --idle-timeout S         close a WebSocket silent for S seconds (default 60; 0 off)\n"
-            "  --grace S                on SIGTERM, time for in-flight sessions (default 10)\n"
-            "  --max-out-queue BYTES    output queued to one client before it is dropped\n"
-            "                           (default 8388608)\n"
-            "  --device D               cpu, cuda or auto (default auto)\n"
-            "  --threads N              CPU threads (default: all online CPUs)\n"
-            "  -v                       verbose diagnostics on stderr\n"
-            "  -h, --help               this text\n");
+    fprintf(
+        f,
+        "usage: " PROG " -m ASR_MODEL_DIR [--tts-model DIR] [options]\n"
+        "Serves a Voxtral Realtime model (and optionally a Voxtral TTS model) over HTTP and\n"
+        "WebSocket on one port: WS /v1/realtime (vLLM protocol), WS\n"
+        "/v1/audio/transcriptions/realtime (Mistral protocol), POST /v1/audio/transcriptions,\n"
+        "POST /v1/audio/speech, WS /v1/audio/speech/stream, GET /health, /v1/models, /metrics.\n\n"
+        "  -m, --model DIR          ASR model directory (required)\n"
+        "  --tts-model DIR          TTS model directory (default: none)\n"
+        "  --served-model-name N    ASR model id clients send (default: basename of DIR)\n"
+        "  --tts-served-name N      TTS model id (default: basename of the TTS dir)\n"
+        "  --host ADDR              bind address (default 127.0.0.1)\n"
+        "  --port N                 port (default 8080; 0 = any free port, printed)\n"
+        "  --max-sessions N         concurrent ASR streams + TTS requests (default 16)\n"
+        "  --max-message BYTES      largest WebSocket message / HTTP body (default 16777216)\n"
+        "  --max-audio-seconds S    audio per session or request (default 3600)\n"
+        "  --idle-timeout S         close a WebSocket silent for S seconds (default 60; 0 off)\n"
+        "  --grace S                on SIGTERM, time for in-flight sessions (default 10)\n"
+        "  --max-out-queue BYTES    output queued to one client before it is dropped\n"
+        "                           (default 8388608)\n"
+        "  --device D               cpu, cuda or auto (default auto)\n"
+        "  --threads N              CPU threads (default: all online CPUs)\n"
+        "  -v                       verbose diagnostics on stderr\n"
+        "  -h, --help               this text\n");
 }
 
 static int parse_num(const char *opt, const char *v, double lo, double hi, double *out) {
@@ -79,13 +80,20 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has) cfg.model_dir = argv[++i];
-        else if (!strcmp(a, "--tts-model") && has) cfg.tts_model_dir = argv[++i];
-        else if (!strcmp(a, "--served-model-name") && has) cfg.served_name = argv[++i];
-        else if (!strcmp(a, "--tts-served-name") && has) cfg.tts_served_name = argv[++i];
-        else if (!strcmp(a, "--host") && has) cfg.host = argv[++i];
-        else if (!strcmp(a, "--device") && has) cfg.device = argv[++i];
-        else if (!strcmp(a, "-v")) cfg.verbose = 1;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has)
+            cfg.model_dir = argv[++i];
+        else if (!strcmp(a, "--tts-model") && has)
+            cfg.tts_model_dir = argv[++i];
+        else if (!strcmp(a, "--served-model-name") && has)
+            cfg.served_name = argv[++i];
+        else if (!strcmp(a, "--tts-served-name") && has)
+            cfg.tts_served_name = argv[++i];
+        else if (!strcmp(a, "--host") && has)
+            cfg.host = argv[++i];
+        else if (!strcmp(a, "--device") && has)
+            cfg.device = argv[++i];
+        else if (!strcmp(a, "-v"))
+            cfg.verbose = 1;
         else if (has && (!strcmp(a, "--port") || !strcmp(a, "--max-sessions") ||
                          !strcmp(a, "--max-message") || !strcmp(a, "--max-audio-seconds") ||
                          !strcmp(a, "--idle-timeout") || !strcmp(a, "--grace") ||

@@ -45,16 +45,16 @@ typedef struct srv_config {
     const char *tts_model_dir; /* TTS model or NULL */
     const char *served_name;   /* ASR model id in /v1/models and session.update (basename) */
     const char *tts_served_name;
-    const char *host;   /* bind address, default 127.0.0.1 */
-    int port;           /* default 8080; 0 = any free port (printed at startup) */
-    const char *device; /* cpu, cuda, auto */
-    int threads;        /* CPU threads (0 = all) */
-    int max_sessions;   /* concurrent jobs (ASR + TTS), default 16 */
-    size_t max_message; /* bytes of one WebSocket message / HTTP body, default 16 MiB */
-    double max_audio_sec;  /* audio per request/session, default 3600 */
-    double idle_timeout;   /* seconds without client input before a session is closed, 60 */
-    double grace_sec;      /* SIGTERM: time allowed to in-flight sessions, default 10 */
-    size_t max_out_queue;  /* bytes queued to one client before it is dropped, 8 MiB */
+    const char *host;     /* bind address, default 127.0.0.1 */
+    int port;             /* default 8080; 0 = any free port (printed at startup) */
+    const char *device;   /* cpu, cuda, auto */
+    int threads;          /* CPU threads (0 = all) */
+    int max_sessions;     /* concurrent jobs (ASR + TTS), default 16 */
+    size_t max_message;   /* bytes of one WebSocket message / HTTP body, default 16 MiB */
+    double max_audio_sec; /* audio per request/session, default 3600 */
+    double idle_timeout;  /* seconds without client input before a session is closed, 60 */
+    double grace_sec;     /* SIGTERM: time allowed to in-flight sessions, default 10 */
+    size_t max_out_queue; /* bytes queued to one client before it is dropped, 8 MiB */
     int verbose;
 } srv_config;
 
@@ -74,24 +74,26 @@ typedef struct srv_word {
 
 typedef struct srv_event {
     srv_ev_kind kind;
-    char *text;        /* TEXT: utf-8 delta (may be ""); DONE (ASR): full text; ERROR: message */
-    size_t len;        /* bytes of text */
-    double t0, t1;     /* TEXT: audio seconds of the tokens in this delta */
-    srv_word *words;   /* TEXT: words completed by this delta (a word is reported once, when
-                          the next word starts or the stream ends) */
+    char *text;      /* TEXT: utf-8 delta (may be ""); DONE (ASR): full text; ERROR: message */
+    size_t len;      /* bytes of text */
+    double t0, t1;   /* TEXT: audio seconds of the tokens in this delta */
+    srv_word *words; /* TEXT: words completed by this delta (a word is reported once, when
+                        the next word starts or the stream ends) */
     int n_words;
-    float *pcm;        /* PCM: 24 kHz mono float (TTS) */
+    float *pcm; /* PCM: 24 kHz mono float (TTS) */
     size_t n;
     /* DONE: usage */
     int64_t prompt_tokens, completion_tokens; /* audio tokens in, text tokens / frames out */
-    double audio_sec;  /* DONE: seconds of audio in (ASR) or out (TTS) */
-    int code;          /* ERROR: vox error code */
+    double audio_sec;                         /* DONE: seconds of audio in (ASR) or out (TTS) */
+    int code;                                 /* ERROR: vox error code */
 } srv_event;
 
 /* ASR stream: delay_ms <= 0 = model default. NULL + err when max sessions reached (err->code
  * VOX_ERR_UNSUPPORTED, message says so), the delay is not accepted (VOX_ERR_ARG) or the
  * server is draining. */
 srv_job *srv_asr_open(srv *S, int delay_ms, srv_conn *owner, vox_error *err);
+/* Check a delay (ms) against the model's trained set; *n_delay = delay tokens. */
+int srv_asr_check_delay(srv *S, int delay_ms, int *n_delay, vox_error *err);
 /* Queue 16 kHz mono float PCM (copied). Fails after end or past --max-audio-seconds. */
 int srv_asr_push(srv_job *j, const float *pcm, size_t n, vox_error *err);
 /* Decode all audio sent so far (right padding appended), keep the stream open. */
@@ -106,6 +108,8 @@ int srv_job_pop(srv_job *j, srv_event *ev);
 void srv_event_clear(srv_event *ev);
 /* Seconds of audio accepted by the job so far. */
 double srv_job_audio_in(const srv_job *j);
+/* Seconds of audio queued for the job and not yet taken by the scheduler (backpressure). */
+double srv_job_backlog(srv_job *j);
 /* The owner is gone: the scheduler stops the job and frees it. j must not be used after. */
 void srv_job_close(srv_job *j);
 
@@ -114,19 +118,26 @@ srv_conn *srv_next_ready(srv *S);
 
 /* ---- server state queries -------------------------------------------------------------- */
 const srv_config *srv_cfg(const srv *S);
-int srv_is_ready(const srv *S);         /* models loaded, scheduler running */
-int srv_is_draining(const srv *S);      /* SIGTERM received */
-int srv_sessions(const srv *S);         /* jobs open now */
+int srv_is_ready(const srv *S);    /* models loaded, scheduler running */
+int srv_is_draining(const srv *S); /* SIGTERM received */
+int srv_sessions(const srv *S);    /* jobs open now */
 int srv_has_tts(const srv *S);
-int srv_asr_sample_rate(const srv *S);  /* 16000 */
-int srv_tts_sample_rate(const srv *S);  /* 24000, 0 without TTS */
+int srv_asr_sample_rate(const srv *S); /* 16000 */
+int srv_tts_sample_rate(const srv *S); /* 24000, 0 without TTS */
 /* Voice names of the TTS model (NULL-terminated, owned by S); NULL without TTS. */
 const char *const *srv_tts_voices(const srv *S);
 
 /* Metrics (counters are updated by both threads under the metrics lock). */
 typedef enum {
-    SRV_ERR_INVALID_JSON, SRV_ERR_INVALID_AUDIO, SRV_ERR_UNKNOWN_EVENT, SRV_ERR_MODEL,
-    SRV_ERR_PROCESSING, SRV_ERR_LIMIT, SRV_ERR_BUSY, SRV_ERR_SLOW_CLIENT, SRV_ERR_OTHER,
+    SRV_ERR_INVALID_JSON,
+    SRV_ERR_INVALID_AUDIO,
+    SRV_ERR_UNKNOWN_EVENT,
+    SRV_ERR_MODEL,
+    SRV_ERR_PROCESSING,
+    SRV_ERR_LIMIT,
+    SRV_ERR_BUSY,
+    SRV_ERR_SLOW_CLIENT,
+    SRV_ERR_OTHER,
     SRV_ERR_COUNT
 } srv_err_kind;
 void srv_count_error(srv *S, srv_err_kind k);
@@ -163,15 +174,15 @@ struct srv_conn {
     struct lws *wsi;
     srv *S;
     const srv_route *route;
-    void *state;     /* the route's own state */
-    double last_rx;  /* vox_time_now() of the last client input (idle timeout) */
-    int closing;     /* close after the output queue is written */
+    void *state;    /* the route's own state */
+    double last_rx; /* vox_time_now() of the last client input (idle timeout) */
+    int closing;    /* close after the output queue is written */
     /* private to the core: */
     struct srv_outq *out;
     unsigned char *rx;
     size_t rx_len, rx_cap;
     int rx_binary, rx_skip, http_status_sent, http_chunked, http_done;
-    int close_status, pump_pending;
+    int close_status, pump_pending, rx_paused;
     int64_t body_len;
     char uri[512];
     srv_conn *next, *prev; /* the core's list of live connections */
@@ -204,6 +215,11 @@ int srv_http_error(srv_conn *c, int status, const char *type, const char *messag
 size_t srv_conn_queued(const srv_conn *c);
 /* Ask for a pump() call from the network loop soon (e.g. after partial progress). */
 void srv_conn_pump_later(srv_conn *c);
+/* Stop (1) or resume (0) reading from the client (lws rx flow control). While paused the
+ * core calls pump() about once a second, so the route can resume when its backlog shrank. */
+void srv_conn_rx_pause(srv_conn *c, int pause);
+/* Ask for a pump() call after ms milliseconds (one pending timer per connection). */
+void srv_conn_pump_after(srv_conn *c, int ms);
 
 /* Route tables, each terminated by an entry with path == NULL. */
 extern const srv_route srv_routes_status[]; /* srv_status.c: /health, /v1/models, /metrics */
@@ -219,9 +235,6 @@ void srv_destroy(srv *S);
 int srv_bound_port(const srv *S);
 
 /* ---- small helpers (srv_util.c) ------------------------------------------------------------- */
-/* Strict base64 (RFC 4648, '=' padding optional, no whitespace) -> bytes; out must hold
- * 3 * (n / 4) + 3 bytes. Returns the decoded length or -1 on a bad character or length. */
-long srv_b64_decode(const char *in, size_t n, unsigned char *out);
 /* Base64-encode n bytes into out (4 * ((n + 2) / 3) + 1 bytes, NUL-terminated). */
 size_t srv_b64_encode(const void *in, size_t n, char *out);
 /* Append s JSON-escaped (with quotes) to a growing buffer. */
@@ -231,6 +244,7 @@ typedef struct srv_buf {
     int oom;
 } srv_buf;
 void srv_buf_add(srv_buf *b, const void *p, size_t n);
+#define SRV_BUF_LIT(b, lit) srv_buf_add((b), (lit), sizeof(lit) - 1) /* a string literal */
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void srv_buf_json_str(srv_buf *b, const char *s, size_t n);
 void srv_buf_free(srv_buf *b);

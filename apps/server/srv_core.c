@@ -65,8 +65,8 @@ static int enqueue(srv_conn *c, int kind, const void *p1, size_t n1, const void 
         /* the client does not read fast enough: drop it rather than grow without bound */
         srv_count_error(c->S, SRV_ERR_SLOW_CLIENT);
         if (c->S->cfg.verbose)
-            fprintf(stderr, "vox-server: %s: client too slow (%zu bytes queued), dropped\n",
-                    c->uri, c->out->bytes);
+            fprintf(stderr, "vox-server: %s: client too slow (%zu bytes queued), dropped\n", c->uri,
+                    c->out->bytes);
         c->closing = CLOSE_NOW;
         lws_callback_on_writable(c->wsi);
         return -1;
@@ -81,15 +81,19 @@ static int enqueue(srv_conn *c, int kind, const void *p1, size_t n1, const void 
     if (n1) memcpy(d, p1, n1);
     if (n2) memcpy(d + n1, p2, n2);
     if (n3) memcpy(d + n1 + n2, p3, n3);
-    if (c->out->tail) c->out->tail->next = m;
-    else c->out->head = m;
+    if (c->out->tail)
+        c->out->tail->next = m;
+    else
+        c->out->head = m;
     c->out->tail = m;
     c->out->bytes += n;
     lws_callback_on_writable(c->wsi);
     return 0;
 }
 
-size_t srv_conn_queued(const srv_conn *c) { return c->out ? c->out->bytes : 0; }
+size_t srv_conn_queued(const srv_conn *c) {
+    return c->out ? c->out->bytes : 0;
+}
 
 int srv_ws_send(srv_conn *c, const void *p, size_t n, int binary) {
     if (c->closing) return -1;
@@ -108,6 +112,16 @@ int srv_ws_send_close(srv_conn *c, const void *p, size_t n, int close_status) {
 void srv_conn_pump_later(srv_conn *c) {
     c->pump_pending = 1;
     lws_cancel_service(c->S->ctx);
+}
+
+void srv_conn_rx_pause(srv_conn *c, int pause) {
+    if (c->rx_paused == !!pause) return;
+    c->rx_paused = !!pause;
+    lws_rx_flow_control(c->wsi, pause ? 0 : 1);
+}
+
+void srv_conn_pump_after(srv_conn *c, int ms) {
+    lws_set_timer_usecs(c->wsi, (lws_usec_t)ms * 1000);
 }
 
 /* ---- HTTP responses -------------------------------------------------------------------------- */
@@ -157,9 +171,9 @@ int srv_http_stream_end(srv_conn *c) {
 
 int srv_http_error(srv_conn *c, int status, const char *type, const char *message) {
     srv_buf b = {0};
-    srv_buf_add(&b, "{\"error\":{\"message\":", 20);
+    SRV_BUF_LIT(&b, "{\"error\":{\"message\":");
     srv_buf_json_str(&b, message, strlen(message));
-    srv_buf_add(&b, ",\"type\":", 8);
+    SRV_BUF_LIT(&b, ",\"type\":");
     srv_buf_json_str(&b, type, strlen(type));
     srv_buf_printf(&b, ",\"code\":%d}}", status);
     int rc = b.oom ? -1 : srv_http_reply(c, status, "application/json", b.p, b.len);
@@ -167,9 +181,12 @@ int srv_http_error(srv_conn *c, int status, const char *type, const char *messag
     return rc;
 }
 
-/* ---- request info ----------------------------------------------------------------------------- */
+/* ---- request info -----------------------------------------------------------------------------
+ */
 
-const char *srv_conn_path(const srv_conn *c) { return c->uri; }
+const char *srv_conn_path(const srv_conn *c) {
+    return c->uri;
+}
 
 int srv_conn_header(srv_conn *c, const char *name, char *buf, size_t cap) {
     static const struct {
@@ -210,7 +227,8 @@ int srv_conn_query(srv_conn *c, const char *key, char *buf, size_t cap) {
     return (int)n;
 }
 
-/* ---- connection list ---------------------------------------------------------------------------- */
+/* ---- connection list ----------------------------------------------------------------------------
+ */
 
 static void conn_link(srv *S, srv_conn *c) {
     c->next = S->conns;
@@ -221,9 +239,12 @@ static void conn_link(srv *S, srv_conn *c) {
 }
 
 static void conn_unlink(srv *S, srv_conn *c) {
-    if (c->prev) c->prev->next = c->next;
-    else if (S->conns == c) S->conns = c->next;
-    else return; /* not linked */
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (S->conns == c)
+        S->conns = c->next;
+    else
+        return; /* not linked */
     if (c->next) c->next->prev = c->prev;
     c->next = c->prev = NULL;
     S->n_conns--;
@@ -249,7 +270,8 @@ static void conn_init(srv *S, srv_conn *c, struct lws *wsi, const char *uri) {
     conn_link(S, c);
 }
 
-/* ---- writing ------------------------------------------------------------------------------------ */
+/* ---- writing ------------------------------------------------------------------------------------
+ */
 
 /* Write the head of the queue (one item, or 32 KiB of an HTTP body). Returns -1 to close. */
 static int write_some(srv_conn *c) {
@@ -303,14 +325,15 @@ static int write_some(srv_conn *c) {
     return 0;
 }
 
-/* ---- the protocol callback ---------------------------------------------------------------------- */
+/* ---- the protocol callback ----------------------------------------------------------------------
+ */
 
 static void pump_ready(srv *S) {
     srv_conn *c;
     while ((c = srv_next_ready(S)))
         if (c->route && c->route->pump && c->closing != CLOSE_NOW) c->route->pump(c);
     for (c = S->conns; c; c = c->next)
-        if (c->pump_pending) {
+        if (c->pump_pending || c->rx_paused) {
             c->pump_pending = 0;
             if (c->route && c->route->pump) c->route->pump(c);
         }
@@ -327,11 +350,16 @@ static void pump_ready(srv *S) {
 }
 
 static int http_method(struct lws *wsi, const char **m) {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) *m = "GET";
-    else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) *m = "POST";
-    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0) *m = "HEAD";
-    else if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) *m = "OPTIONS";
-    else *m = "OTHER";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+        *m = "GET";
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+        *m = "POST";
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0)
+        *m = "HEAD";
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+        *m = "OPTIONS";
+    else
+        *m = "OTHER";
     return 0;
 }
 
@@ -361,7 +389,8 @@ static int ws_rx(srv_conn *c, const void *in, size_t len) {
         return c->route->data ? c->route->data(c, in, len, c->rx_binary) : 0;
     if (c->rx_len + len + 1 > c->rx_cap) {
         size_t cap = c->rx_cap ? c->rx_cap : 4096;
-        while (cap < c->rx_len + len + 1) cap *= 2;
+        while (cap < c->rx_len + len + 1)
+            cap *= 2;
         if (cap > S->cfg.max_message + 1) cap = S->cfg.max_message + 1;
         unsigned char *nr = realloc(c->rx, cap);
         if (!nr) return -1;
@@ -380,6 +409,15 @@ static int ws_rx(srv_conn *c, const void *in, size_t len) {
         c->rx_cap = 0;
     }
     return rc;
+}
+
+static int body_too_large(srv_conn *c) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
+             c->S->cfg.max_message);
+    srv_count_error(c->S, SRV_ERR_LIMIT);
+    c->closing = CLOSE_AFTER_FLUSH;
+    return srv_http_error(c, 413, "invalid_request_error", msg);
 }
 
 static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
@@ -422,6 +460,11 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         return 0;
     }
 
+    case LWS_CALLBACK_TIMER:
+        if (c && c->S && c->route && c->route->pump && c->closing != CLOSE_NOW)
+            return c->route->pump(c) && c->closing == CLOSE_NOW ? -1 : 0;
+        return 0;
+
     case LWS_CALLBACK_RECEIVE:
         if (!c || !c->S || !c->route) return 0;
         return ws_rx(c, in, len) ? -1 : 0;
@@ -446,8 +489,9 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         const srv_route *r = find_route(method, c->uri, 0);
         if (!r) {
             c->closing = CLOSE_AFTER_FLUSH;
-            if (path_known(c->uri)) return srv_http_error(c, 405, "invalid_request_error",
-                                                          "method not allowed for this path");
+            if (path_known(c->uri))
+                return srv_http_error(c, 405, "invalid_request_error",
+                                      "method not allowed for this path");
             char msg[600];
             snprintf(msg, sizeof msg, "no endpoint %s %s", method, c->uri);
             return srv_http_error(c, 404, "not_found", msg);
@@ -459,12 +503,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         char cl[32];
         if (srv_conn_header(c, "content-length", cl, sizeof cl) > 0 &&
             strtoull(cl, NULL, 10) > S->cfg.max_message) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
-                     S->cfg.max_message);
-            srv_count_error(S, SRV_ERR_LIMIT);
-            c->closing = CLOSE_AFTER_FLUSH;
-            return srv_http_error(c, 413, "invalid_request_error", msg);
+            return body_too_large(c);
         }
         c->route = r;
         if (r->open && r->open(c)) return -1;
@@ -477,12 +516,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         c->body_len += (int64_t)len;
         c->last_rx = vox_time_now();
         if ((size_t)c->body_len > S->cfg.max_message) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
-                     S->cfg.max_message);
-            srv_count_error(S, SRV_ERR_LIMIT);
-            c->closing = CLOSE_AFTER_FLUSH;
-            return srv_http_error(c, 413, "invalid_request_error", msg);
+            return body_too_large(c);
         }
         return c->route->data && c->route->data(c, in, len, 1) ? -1 : 0;
 
@@ -495,7 +529,8 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------------------ */
+/* ---- lifecycle
+ * ------------------------------------------------------------------------------------ */
 
 static const struct lws_protocols protocols[] = {
     {"vox", cb, sizeof(srv_conn), 65536, 0, NULL, 0},
@@ -554,4 +589,6 @@ void srv_net_stop(srv *S) {
     S->ctx = NULL;
 }
 
-int srv_bound_port(const srv *S) { return S->bound_port; }
+int srv_bound_port(const srv *S) {
+    return S->bound_port;
+}

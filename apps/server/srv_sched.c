@@ -6,6 +6,7 @@
  * job list and the ready list; critical sections only move pointers or copy PCM. The model
  * work itself runs unlocked on streams only this thread touches (vox_asr_stream,
  * vox_tts_session, vox_codec_state are scheduler-private). */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -41,7 +42,7 @@ struct srv_job {
     int failed, finished, done_sent;
     /* ASR */
     vox_asr_stream *st;
-    int ended;
+    int ended, delay_ms;
     float *work;
     size_t work_cap;
     int32_t *wtok; /* ids of the word being built */
@@ -74,7 +75,8 @@ struct srv_sched {
 
 void srv_event_clear(srv_event *ev) {
     free(ev->text);
-    for (int i = 0; i < ev->n_words; i++) free(ev->words[i].word);
+    for (int i = 0; i < ev->n_words; i++)
+        free(ev->words[i].word);
     free(ev->words);
     free(ev->pcm);
     memset(ev, 0, sizeof *ev);
@@ -93,7 +95,8 @@ static int push_event_locked(srv_sched *q, srv_job *j, srv_event *ev) {
             srv_event_clear(ev);
             return -1;
         }
-        for (size_t i = 0; i < j->ev_n; i++) ne[i] = j->ev[(j->ev_head + i) % j->ev_cap];
+        for (size_t i = 0; i < j->ev_n; i++)
+            ne[i] = j->ev[(j->ev_head + i) % j->ev_cap];
         free(j->ev);
         j->ev = ne;
         j->ev_head = 0;
@@ -105,8 +108,10 @@ static int push_event_locked(srv_sched *q, srv_job *j, srv_event *ev) {
     if (!j->in_ready) {
         j->in_ready = 1;
         j->ready_next = NULL;
-        if (q->ready_tail) q->ready_tail->ready_next = j;
-        else q->ready_head = j;
+        if (q->ready_tail)
+            q->ready_tail->ready_next = j;
+        else
+            q->ready_head = j;
         q->ready_tail = j;
     }
     q->wake_net = 1;
@@ -214,6 +219,11 @@ static void job_submit(srv_job *j) {
     pthread_mutex_unlock(&q->mu);
 }
 
+int srv_asr_check_delay(srv *S, int delay_ms, int *n_delay, vox_error *err) {
+    return vox_asr_delay_tokens(S->asr, delay_ms > 0 ? delay_ms : S->asr_info->default_delay_ms,
+                                n_delay, err);
+}
+
 srv_job *srv_asr_open(srv *S, int delay_ms, srv_conn *owner, vox_error *err) {
     if (delay_ms > 0) {
         int nd;
@@ -221,15 +231,9 @@ srv_job *srv_asr_open(srv *S, int delay_ms, srv_conn *owner, vox_error *err) {
     }
     srv_job *j = job_new(S, JOB_ASR, owner, err);
     if (!j) return NULL;
-    /* the stream is created here (cheap, host memory) so a bad option fails synchronously */
-    j->st = vox_asr_stream_create(S->asr, delay_ms, err);
-    if (!j->st) {
-        pthread_mutex_lock(&S->sched->mu);
-        S->sched->n_open--;
-        pthread_mutex_unlock(&S->sched->mu);
-        free(j);
-        return NULL;
-    }
+    /* the stream itself is created by the scheduler thread: the backend's allocations are
+     * not made from two threads at once */
+    j->delay_ms = delay_ms;
     job_submit(j);
     return j;
 }
@@ -244,7 +248,8 @@ int srv_asr_push(srv_job *j, const float *pcm, size_t n, vox_error *err) {
     double sec = (double)n / S->asr_info->sample_rate;
     pthread_mutex_lock(&q->mu);
     int rc = VOX_OK;
-    if (j->end_req) rc = vox_set_error(err, VOX_ERR_ARG, "audio after the end of the stream");
+    if (j->end_req)
+        rc = vox_set_error(err, VOX_ERR_ARG, "audio after the end of the stream");
     else if (j->audio_in + sec > S->cfg.max_audio_sec)
         rc = vox_set_error(err, VOX_ERR_ARG,
                            "audio longer than the limit of %.0f s per session "
@@ -253,9 +258,11 @@ int srv_asr_push(srv_job *j, const float *pcm, size_t n, vox_error *err) {
     else if (n) {
         if (j->in_n + n > j->in_cap) {
             size_t cap = j->in_cap ? j->in_cap : 16384;
-            while (cap < j->in_n + n) cap *= 2;
+            while (cap < j->in_n + n)
+                cap *= 2;
             float *ni = realloc(j->in, cap * sizeof *ni);
-            if (!ni) rc = vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
+            if (!ni)
+                rc = vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
             else {
                 j->in = ni;
                 j->in_cap = cap;
@@ -281,19 +288,36 @@ static int set_flag(srv_job *j, int end, vox_error *err) {
     srv_sched *q = j->S->sched;
     int rc = VOX_OK;
     pthread_mutex_lock(&q->mu);
-    if (j->kind != JOB_ASR) rc = vox_set_error(err, VOX_ERR_ARG, "not an ASR job");
-    else if (j->end_req) rc = vox_set_error(err, VOX_ERR_ARG, "the stream has already ended");
-    else if (end) j->end_req = 1;
-    else j->flush_req = 1;
+    if (j->kind != JOB_ASR)
+        rc = vox_set_error(err, VOX_ERR_ARG, "not an ASR job");
+    else if (j->end_req)
+        rc = vox_set_error(err, VOX_ERR_ARG, "the stream has already ended");
+    else if (end)
+        j->end_req = 1;
+    else
+        j->flush_req = 1;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
-int srv_asr_flush(srv_job *j, vox_error *err) { return set_flag(j, 0, err); }
-int srv_asr_end(srv_job *j, vox_error *err) { return set_flag(j, 1, err); }
+int srv_asr_flush(srv_job *j, vox_error *err) {
+    return set_flag(j, 0, err);
+}
+int srv_asr_end(srv_job *j, vox_error *err) {
+    return set_flag(j, 1, err);
+}
 
-double srv_job_audio_in(const srv_job *j) { return j->audio_in; }
+double srv_job_audio_in(const srv_job *j) {
+    return j->audio_in;
+}
+
+double srv_job_backlog(srv_job *j) {
+    pthread_mutex_lock(&j->S->sched->mu);
+    double s = (double)j->in_n / j->S->asr_info->sample_rate;
+    pthread_mutex_unlock(&j->S->sched->mu);
+    return s;
+}
 
 srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts_opts *o,
                       srv_conn *owner, vox_error *err) {
@@ -307,10 +331,11 @@ srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts
     }
     if (voice && voice[0]) {
         int ok = 0;
-        for (char **v = S->voices; v && *v; v++) ok |= !strcmp(*v, voice);
+        for (char **v = S->voices; v && *v; v++)
+            ok |= !strcmp(*v, voice);
         if (!ok) {
-            vox_set_error(err, VOX_ERR_NOTFOUND, "unknown voice '%s' (GET /v1/audio/voices lists them)",
-                          voice);
+            vox_set_error(err, VOX_ERR_NOTFOUND,
+                          "unknown voice '%s' (GET /v1/audio/voices lists them)", voice);
             return NULL;
         }
     }
@@ -344,7 +369,8 @@ void srv_job_close(srv_job *j) {
         /* unlink from the ready list */
         if (j->in_ready) {
             srv_job **pp = &q->ready_head, *prev = NULL;
-            while (*pp && *pp != j) prev = *pp, pp = &(*pp)->ready_next;
+            while (*pp && *pp != j)
+                prev = *pp, pp = &(*pp)->ready_next;
             if (*pp) {
                 *pp = j->ready_next;
                 if (q->ready_tail == j) q->ready_tail = prev;
@@ -371,7 +397,8 @@ static void job_free(srv_job *j) {
     vox_tts_session_free(j->ts);
     vox_codec_state_free(j->cs);
     vox_tts_voice_free(&j->voice);
-    for (size_t i = 0; i < j->ev_n; i++) srv_event_clear(&j->ev[(j->ev_head + i) % j->ev_cap]);
+    for (size_t i = 0; i < j->ev_n; i++)
+        srv_event_clear(&j->ev[(j->ev_head + i) % j->ev_cap]);
     free(j->ev);
     free(j->in);
     free(j->work);
@@ -382,7 +409,9 @@ static void job_free(srv_job *j) {
     free(j);
 }
 
-static int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+static int is_ws(unsigned char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
 
 /* Complete the word in j->wtok: decode, trim, add to (words, nw). Times as vox-transcribe: a
  * word spans [t(first) - 80 ms, t(last)], clamped to [0, audio] and monotonic. */
@@ -396,8 +425,10 @@ static void word_complete(srv_job *j, srv_word **words, int *nw, int *cap) {
     j->wtok_n = 0;
     if (rc) return;
     size_t a = 0, b = len;
-    while (a < b && is_ws((unsigned char)out[a])) a++;
-    while (b > a && is_ws((unsigned char)out[b - 1])) b--;
+    while (a < b && is_ws((unsigned char)out[a]))
+        a++;
+    while (b > a && is_ws((unsigned char)out[b - 1]))
+        b--;
     if (a == b) {
         free(out);
         return;
@@ -503,6 +534,14 @@ static void asr_collect(srv_job *j, int final) {
 
 /* Move queued input into the stream and act on flush/end requests. */
 static void asr_take_input(srv_sched *q, srv_job *j) {
+    if (!j->st) {
+        vox_error e0 = {0};
+        j->st = vox_asr_stream_create(j->S->asr, j->delay_ms, &e0);
+        if (!j->st) {
+            push_error(j, e0.code, e0.msg);
+            return;
+        }
+    }
     pthread_mutex_lock(&q->mu);
     float *in = j->in;
     size_t n = j->in_n, cap = j->in_cap;
@@ -533,7 +572,8 @@ static void asr_take_input(srv_sched *q, srv_job *j) {
     }
 }
 
-/* ---- TTS ---------------------------------------------------------------------------------------- */
+/* ---- TTS ----------------------------------------------------------------------------------------
+ */
 
 static int tts_start(srv_job *j, vox_error *e) {
     srv *S = j->S;
@@ -576,11 +616,13 @@ static void tts_step(srv *S, srv_job **jobs, int n, float *pcm, int32_t *codes, 
     const vox_codec_config *cc = vox_codec_get_config(S->codec);
     const vox_tts_config *tc = vox_tts_model_config(S->tts);
     int ncb = tc->n_codebooks;
-    for (int i = 0; i < n; i++) ss[i] = jobs[i]->ts;
+    for (int i = 0; i < n; i++)
+        ss[i] = jobs[i]->ts;
     vox_error e = {0};
     double t0 = vox_time_now();
     if (vox_tts_step_batch(ss, n, codes, done, &e)) {
-        for (int i = 0; i < n; i++) push_error(jobs[i], e.code, e.msg);
+        for (int i = 0; i < n; i++)
+            push_error(jobs[i], e.code, e.msg);
         return;
     }
     double dt = vox_time_now() - t0;
@@ -623,7 +665,8 @@ static void tts_step(srv *S, srv_job **jobs, int n, float *pcm, int32_t *codes, 
     }
 }
 
-/* ---- the thread -------------------------------------------------------------------------------- */
+/* ---- the thread --------------------------------------------------------------------------------
+ */
 
 static void *sched_main(void *arg) {
     srv *S = arg;
@@ -670,13 +713,16 @@ static void *sched_main(void *arg) {
                 *pp = j->next;
                 j->next = dead;
                 dead = j;
-            } else pp = &j->next;
+            } else
+                pp = &j->next;
         }
         int na = 0, nt = 0, waiting_in = 0;
         for (srv_job *j = q->jobs; j; j = j->next) {
             if (j->failed || j->done_sent) continue;
-            if (j->kind == JOB_ASR && na < cap) act[na++] = j;
-            else if (j->kind == JOB_TTS && nt < cap) tj[nt++] = j;
+            if (j->kind == JOB_ASR && na < cap)
+                act[na++] = j;
+            else if (j->kind == JOB_TTS && nt < cap)
+                tj[nt++] = j;
             if (j->in_n || j->flush_req || (j->end_req && !j->ended)) waiting_in++;
         }
         pthread_mutex_unlock(&q->mu);
@@ -705,7 +751,8 @@ static void *sched_main(void *arg) {
             double dt = vox_time_now() - t0;
             if (rc) {
                 fprintf(stderr, "vox-server: ASR step failed: %s\n", e.msg);
-                for (int i = 0; i < ns; i++) push_error(act[i], e.code, e.msg);
+                for (int i = 0; i < ns; i++)
+                    push_error(act[i], e.code, e.msg);
             } else {
                 if (prog) {
                     pthread_mutex_lock(&S->met.mu);
@@ -814,44 +861,82 @@ void srv_sched_stop(srv *S) {
     S->sched = NULL;
 }
 
-/* ---- server lifecycle --------------------------------------------------------------------------- */
+/* ---- server lifecycle ---------------------------------------------------------------------------
+ */
 
-const srv_config *srv_cfg(const srv *S) { return &S->cfg; }
-int srv_is_ready(const srv *S) { return S->ready; }
-int srv_is_draining(const srv *S) { return S->draining; }
-int srv_has_tts(const srv *S) { return S->tts != NULL; }
-int srv_asr_sample_rate(const srv *S) { return S->asr_info->sample_rate; }
+const srv_config *srv_cfg(const srv *S) {
+    return &S->cfg;
+}
+int srv_is_ready(const srv *S) {
+    return S->ready;
+}
+int srv_is_draining(const srv *S) {
+    return S->draining;
+}
+int srv_has_tts(const srv *S) {
+    return S->tts != NULL;
+}
+int srv_asr_sample_rate(const srv *S) {
+    return S->asr_info->sample_rate;
+}
 int srv_tts_sample_rate(const srv *S) {
     return S->codec ? vox_codec_get_config(S->codec)->sampling_rate : 0;
 }
-const char *const *srv_tts_voices(const srv *S) { return (const char *const *)S->voices; }
+const char *const *srv_tts_voices(const srv *S) {
+    return (const char *const *)S->voices;
+}
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Voice names: tekken.json's audio.voice_num_audio_tokens list, else the .pt files present in
- * DIR/voice_embedding (sorted). */
+static int cmp_num_item(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return x->valuedouble < y->valuedouble ? -1 : x->valuedouble > y->valuedouble;
+}
+
+/* Voice names in the order vox-tts lists them (its default is the first): params.json's
+ * multimodal.audio_tokenizer_args.voice map (name -> index, by index), else tekken.json's
+ * audio.voice_num_audio_tokens list, else the .pt files of DIR/voice_embedding (sorted). */
 static int load_voices(srv *S, vox_error *err) {
-    int n = vox_tekken_audio_config(S->tts_tok)->n_voices, k = 0;
+    char path[4096];
+    int k = 0, cap = 0;
+    snprintf(path, sizeof path, "%s/params.json", S->cfg.tts_model_dir);
+    char *js = vox_read_file(path, NULL, err);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    cJSON *vm = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "multimodal"),
+                                         "audio_tokenizer_args"),
+        "voice");
+    int nv = cJSON_IsObject(vm) ? cJSON_GetArraySize(vm) : 0;
+    cJSON **items = nv > 0 ? calloc((size_t)nv, sizeof *items) : NULL;
+    int ni = 0;
+    for (cJSON *it = items ? vm->child : NULL; it && ni < nv; it = it->next)
+        if (cJSON_IsNumber(it) && it->string) items[ni++] = it;
+    if (ni > 1) qsort(items, (size_t)ni, sizeof *items, cmp_num_item);
+    int nt = vox_tekken_audio_config(S->tts_tok)->n_voices;
+    int n = ni > 0 ? ni : nt;
     if (n > 0) {
         S->voices = calloc((size_t)n + 1, sizeof *S->voices);
-        if (!S->voices) return vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < n; i++)
-            if ((S->voices[k] = strdup(vox_tekken_voice_name(S->tts_tok, i)))) k++;
-    } else {
-        char path[4096];
+        for (int i = 0; S->voices && i < n; i++)
+            if ((S->voices[k] =
+                     strdup(ni > 0 ? items[i]->string : vox_tekken_voice_name(S->tts_tok, i))))
+                k++;
+    }
+    free(items);
+    cJSON_Delete(root);
+    if (!k) {
         snprintf(path, sizeof path, "%s/voice_embedding", S->cfg.tts_model_dir);
         DIR *d = opendir(path);
-        int cap = 0;
         for (struct dirent *de; d && (de = readdir(d));) {
             size_t l = strlen(de->d_name);
             if (l < 4 || strcmp(de->d_name + l - 3, ".pt")) continue;
             if (k + 1 >= cap) {
                 cap = cap ? cap * 2 : 16;
-                char **nv = realloc(S->voices, (size_t)cap * sizeof *nv);
-                if (!nv) break;
-                S->voices = nv;
+                char **nvp = realloc(S->voices, (size_t)cap * sizeof *nvp);
+                if (!nvp) break;
+                S->voices = nvp;
             }
             S->voices[k] = strndup(de->d_name, l - 3);
             if (S->voices[k]) S->voices[++k] = NULL;
@@ -861,7 +946,8 @@ static int load_voices(srv *S, vox_error *err) {
     }
     if (!k)
         return vox_set_error(err, VOX_ERR_FORMAT,
-                             "%s: no voices (tekken.json voice list empty, no voice_embedding/*.pt)",
+                             "%s: no voices (params.json voice map and tekken.json voice list "
+                             "empty, no voice_embedding/*.pt)",
                              S->cfg.tts_model_dir);
     S->default_voice = S->voices[0];
     return VOX_OK;
@@ -889,9 +975,11 @@ static int load_tts(srv *S, vox_log_level log, vox_error *err) {
 
 static void base_name(const char *dir, char *out, size_t cap) {
     size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
     size_t a = n;
-    while (a > 0 && dir[a - 1] != '/') a--;
+    while (a > 0 && dir[a - 1] != '/')
+        a--;
     snprintf(out, cap, "%.*s", (int)(n - a), dir + a);
 }
 
@@ -906,11 +994,13 @@ srv *srv_create(const srv_config *cfg, vox_error *err) {
     pthread_mutex_init(&S->met.mu, NULL);
     if (cfg->served_name && cfg->served_name[0])
         snprintf(S->served_name, sizeof S->served_name, "%s", cfg->served_name);
-    else base_name(cfg->model_dir, S->served_name, sizeof S->served_name);
+    else
+        base_name(cfg->model_dir, S->served_name, sizeof S->served_name);
     if (cfg->tts_model_dir) {
         if (cfg->tts_served_name && cfg->tts_served_name[0])
             snprintf(S->tts_served_name, sizeof S->tts_served_name, "%s", cfg->tts_served_name);
-        else base_name(cfg->tts_model_dir, S->tts_served_name, sizeof S->tts_served_name);
+        else
+            base_name(cfg->tts_model_dir, S->tts_served_name, sizeof S->tts_served_name);
     }
     S->cfg.served_name = S->served_name;
     S->cfg.tts_served_name = cfg->tts_model_dir ? S->tts_served_name : NULL;
@@ -938,7 +1028,8 @@ void srv_destroy(srv *S) {
     srv_net_stop(S); /* closes every connection: their jobs are closed */
     srv_sched_stop(S);
     if (S->voices)
-        for (char **v = S->voices; *v; v++) free(*v);
+        for (char **v = S->voices; *v; v++)
+            free(*v);
     free(S->voices);
     vox_codec_free(S->codec);
     vox_st_close(S->tts_st);

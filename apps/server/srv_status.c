@@ -8,7 +8,7 @@
 #include "srv_internal.h"
 
 const double srv_hist_le[SRV_HIST_N] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                         0.05,  0.1,    0.25,  0.5,  1.0};
+                                        0.05,  0.1,    0.25,  0.5,  1.0};
 
 void srv_hist_add(srv_hist *h, double v) {
     h->count++;
@@ -56,7 +56,8 @@ char *srv_metrics_text(srv *S, size_t *len) {
     srv_buf_printf(&b,
                    "# HELP vox_sessions_total Sessions opened\n# TYPE vox_sessions_total counter\n"
                    "vox_sessions_total{kind=\"asr\"} %llu\nvox_sessions_total{kind=\"tts\"} %llu\n",
-                   (unsigned long long)m.sessions_total[0], (unsigned long long)m.sessions_total[1]);
+                   (unsigned long long)m.sessions_total[0],
+                   (unsigned long long)m.sessions_total[1]);
     srv_buf_printf(&b,
                    "# HELP vox_sessions_refused_total Sessions refused because all were in use\n"
                    "# TYPE vox_sessions_refused_total counter\nvox_sessions_refused_total %llu\n",
@@ -110,11 +111,11 @@ static int health_open(srv_conn *c) {
     srv *S = c->S;
     srv_buf b = {0};
     const char *st = S->draining ? "draining" : S->ready ? "ready" : "loading";
-    srv_buf_printf(&b, "{\"status\":\"%s\",\"sessions\":{\"in_use\":%d,\"max\":%d},\"models\":[", st,
-                   srv_sessions(S), S->cfg.max_sessions);
+    srv_buf_printf(&b, "{\"status\":\"%s\",\"sessions\":{\"in_use\":%d,\"max\":%d},\"models\":[",
+                   st, srv_sessions(S), S->cfg.max_sessions);
     srv_buf_json_str(&b, S->served_name, strlen(S->served_name));
     if (S->tts) {
-        srv_buf_add(&b, ",", 1);
+        SRV_BUF_LIT(&b, ",");
         srv_buf_json_str(&b, S->tts_served_name, strlen(S->tts_served_name));
     }
     srv_buf_printf(&b, "],\"uptime_s\":%.1f}", vox_time_now() - S->started);
@@ -126,7 +127,7 @@ static int health_open(srv_conn *c) {
 }
 
 static void model_obj(srv_buf *b, const char *id, long created) {
-    srv_buf_add(b, "{\"id\":", 6);
+    SRV_BUF_LIT(b, "{\"id\":");
     srv_buf_json_str(b, id, strlen(id));
     srv_buf_printf(b, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"vox\"}", created);
 }
@@ -135,13 +136,13 @@ static int models_open(srv_conn *c) {
     srv *S = c->S;
     srv_buf b = {0};
     long created = (long)time(NULL) - (long)(vox_time_now() - S->started);
-    srv_buf_add(&b, "{\"object\":\"list\",\"data\":[", 25);
+    SRV_BUF_LIT(&b, "{\"object\":\"list\",\"data\":[");
     model_obj(&b, S->served_name, created);
     if (S->tts) {
-        srv_buf_add(&b, ",", 1);
+        SRV_BUF_LIT(&b, ",");
         model_obj(&b, S->tts_served_name, created);
     }
-    srv_buf_add(&b, "]}", 2);
+    SRV_BUF_LIT(&b, "]}");
     int rc = b.oom ? -1 : srv_http_reply(c, 200, "application/json", b.p, b.len);
     srv_buf_free(&b);
     return rc;
