@@ -317,6 +317,17 @@ def main():
           [d["id"] for d in m["data"]][0] == MODEL and m["data"][0]["object"] == "model", body)
     st, ct, body = get("/nope")
     check("unknown path -> 404 JSON error", st == 404 and "error" in json.loads(body), body)
+    import http.client
+    hc = http.client.HTTPConnection(HOST, PORT, timeout=10)
+    codes = []
+    for p in ["/health", "/nope", "/v1/models", "/metrics", "/health"]:
+        hc.request("GET", p)
+        r = hc.getresponse()
+        r.read()
+        codes.append(r.status)
+    check("five GETs on one keep-alive connection (one a 404)", codes == [200, 404, 200, 200, 200],
+          str(codes))
+    hc.close()
     rate, pcm = read_pcm(sys.argv[3])
     ref = json.load(open(sys.argv[4]))
     ref["text"] = norm(ref["text"])
