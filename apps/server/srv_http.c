@@ -78,7 +78,8 @@ static void state_free(srv_conn *c) {
     if (h->job) srv_job_close(h->job);
     srv_buf_free(&h->body);
     srv_buf_free(&h->pending);
-    for (size_t i = 0; i < h->nw; i++) free(h->words[i].word);
+    for (size_t i = 0; i < h->nw; i++)
+        free(h->words[i].word);
     free(h->words);
     vox_audio_stream_free(h->as);
     for (text_item *t = h->q_head, *nx; t; t = nx) {
@@ -91,7 +92,9 @@ static void state_free(srv_conn *c) {
     c->state = NULL;
 }
 
-static void on_close(srv_conn *c) { state_free(c); }
+static void on_close(srv_conn *c) {
+    state_free(c);
+}
 
 static int on_body(srv_conn *c, const void *p, size_t n, int binary) {
     (void)binary;
@@ -110,7 +113,7 @@ static int fail(srv_conn *c, int status, const char *type, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    srv_count_error(c->S, status == 503 ? SRV_ERR_BUSY
+    srv_count_error(c->S, status == 503   ? SRV_ERR_BUSY
                           : status == 413 ? SRV_ERR_LIMIT
                           : status >= 500 ? SRV_ERR_PROCESSING
                                           : SRV_ERR_OTHER);
@@ -127,7 +130,9 @@ static int fail_open(srv_conn *c, const vox_error *e) {
 
 /* Kill a streamed HTTP response whose status is already sent (the client sees a truncated
  * chunked body, not a complete-looking file). */
-static void abort_conn(srv_conn *c) { lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC); }
+static void abort_conn(srv_conn *c) {
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+}
 
 /* ==== GET / and GET /v1/audio/voices ======================================================= */
 
@@ -198,7 +203,8 @@ static int tr_body_end(srv_conn *c) {
     int k = field(&form, "response_format", v, sizeof v);
     if (k) {
         int i = 0;
-        while (k > 0 && i < 5 && strcmp(v, tr_formats[i])) i++;
+        while (k > 0 && i < 5 && strcmp(v, tr_formats[i]))
+            i++;
         if (k < 0 || i == 5) {
             rc = fail(c, 400, "invalid_request_error",
                       "response_format must be json, text, srt, vtt or verbose_json");
@@ -208,9 +214,11 @@ static int tr_body_end(srv_conn *c) {
     }
     for (size_t i = 0; i < form.n; i++) {
         const srv_mp_part *p = &form.parts[i];
-        if (strcmp(p->name, "timestamp_granularities[]") && strcmp(p->name, "timestamp_granularities"))
+        if (strcmp(p->name, "timestamp_granularities[]") &&
+            strcmp(p->name, "timestamp_granularities"))
             continue;
-        if (p->len == 4 && !memcmp(p->data, "word", 4)) h->want_words = 1;
+        if (p->len == 4 && !memcmp(p->data, "word", 4))
+            h->want_words = 1;
         else if (!(p->len == 7 && !memcmp(p->data, "segment", 7))) {
             rc = fail(c, 400, "invalid_request_error",
                       "timestamp_granularities[] values must be word or segment");
@@ -269,8 +277,10 @@ out:
 }
 
 static void trim(const char **s, size_t *n) {
-    while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
-    while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
+    while (*n && isspace((unsigned char)**s))
+        (*s)++, (*n)--;
+    while (*n && isspace((unsigned char)(*s)[*n - 1]))
+        (*n)--;
 }
 
 /* Answer from the final text and the collected words. */
@@ -315,7 +325,8 @@ static int tr_respond(srv_conn *c, const char *text, size_t tlen) {
         fputs(",\"segments\":[", f);
         for (size_t s = 0; s < ns; s++) {
             char *st = vox_tr_join_words(w, &seg[s]);
-            fprintf(f, "%s{\"id\":%zu,\"seek\":0,\"start\":%.3f,\"end\":%.3f,\"text\":", s ? "," : "",
+            fprintf(f,
+                    "%s{\"id\":%zu,\"seek\":0,\"start\":%.3f,\"end\":%.3f,\"text\":", s ? "," : "",
                     s, w[seg[s].w0].start, w[seg[s].w1 - 1].end);
             vox_tr_json_str(f, st ? st : "");
             fputs(",\"tokens\":[],\"temperature\":0.0,\"avg_logprob\":0.0,"
@@ -350,7 +361,8 @@ static int tr_pump(srv_conn *c) {
         if (ev.kind == SRV_EV_TEXT && ev.n_words > 0) {
             if (h->nw + (size_t)ev.n_words > h->capw) {
                 size_t nc = h->capw ? h->capw * 2 : 64;
-                while (nc < h->nw + (size_t)ev.n_words) nc *= 2;
+                while (nc < h->nw + (size_t)ev.n_words)
+                    nc *= 2;
                 srv_word *nw = realloc(h->words, nc * sizeof *nw);
                 if (!nw) {
                     srv_event_clear(&ev);
@@ -361,7 +373,8 @@ static int tr_pump(srv_conn *c) {
                 h->words = nw;
                 h->capw = nc;
             }
-            for (int i = 0; i < ev.n_words; i++) h->words[h->nw++] = ev.words[i];
+            for (int i = 0; i < ev.n_words; i++)
+                h->words[h->nw++] = ev.words[i];
             ev.n_words = 0; /* the word strings are ours now */
         } else if (ev.kind == SRV_EV_DONE) {
             srv_job_close(h->job);
@@ -384,7 +397,9 @@ static int tr_pump(srv_conn *c) {
 
 /* ==== POST /v1/audio/speech ================================================================= */
 
-static int sp_open(srv_conn *c) { return state_new(c, R_SPEECH) ? 0 : -1; }
+static int sp_open(srv_conn *c) {
+    return state_new(c, R_SPEECH) ? 0 : -1;
+}
 
 /* encoder output -> HTTP chunks (SSE: base64 inside speech.audio.delta events) */
 static int sp_write(void *ud, const void *p, size_t n) {
@@ -443,7 +458,8 @@ static int sp_body_end(srv_conn *c) {
         goto out;
     }
     const char *p = input->valuestring;
-    while (*p && isspace((unsigned char)*p)) p++;
+    while (*p && isspace((unsigned char)*p))
+        p++;
     if (!*p) {
         rc = fail(c, 400, "invalid_request_error", "'input' is empty: nothing to speak");
         goto out;
@@ -462,12 +478,14 @@ static int sp_body_end(srv_conn *c) {
         }
         f = ff;
     }
-    if (speed && !cJSON_IsNull(speed) && (!cJSON_IsNumber(speed) || fabs(speed->valuedouble - 1.0) > 1e-6)) {
+    if (speed && !cJSON_IsNull(speed) &&
+        (!cJSON_IsNumber(speed) || fabs(speed->valuedouble - 1.0) > 1e-6)) {
         rc = fail(c, 400, "invalid_request_error", "speed: only 1.0 is supported");
         goto out;
     }
     if (sf && !cJSON_IsNull(sf)) {
-        if (cJSON_IsString(sf) && !strcmp(sf->valuestring, "sse")) h->sse = 1;
+        if (cJSON_IsString(sf) && !strcmp(sf->valuestring, "sse"))
+            h->sse = 1;
         else if (!cJSON_IsString(sf) || strcmp(sf->valuestring, "audio")) {
             rc = fail(c, 400, "invalid_request_error", "stream_format must be audio or sse");
             goto out;
@@ -487,7 +505,8 @@ static int sp_body_end(srv_conn *c) {
             char msg[1024];
             voice_list_msg(S, vn ? vn : "", msg, sizeof msg);
             rc = fail(c, 400, "invalid_request_error", "%s", msg);
-        } else rc = fail_open(c, &e);
+        } else
+            rc = fail_open(c, &e);
     }
 out:
     cJSON_Delete(j);
@@ -510,10 +529,11 @@ static int sp_pump(srv_conn *c) {
             if (!bad && !h->started && sp_write(c, "", 0)) bad = 1; /* headers for 0 bytes */
             if (!bad && h->sse) {
                 char m[160];
-                int n = snprintf(m, sizeof m,
-                                 "data: {\"type\":\"speech.audio.done\",\"usage\":{\"input_tokens\":0,"
-                                 "\"output_tokens\":%lld,\"total_tokens\":%lld}}\n\n",
-                                 (long long)ev.completion_tokens, (long long)ev.completion_tokens);
+                int n =
+                    snprintf(m, sizeof m,
+                             "data: {\"type\":\"speech.audio.done\",\"usage\":{\"input_tokens\":0,"
+                             "\"output_tokens\":%lld,\"total_tokens\":%lld}}\n\n",
+                             (long long)ev.completion_tokens, (long long)ev.completion_tokens);
                 bad = srv_http_stream_send(c, m, (size_t)n) != 0;
             }
             if (!bad) bad = srv_http_stream_end(c) != 0;
@@ -587,8 +607,10 @@ static int tw_enqueue(hstate *h, const char *text, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!t->text[i]) t->text[i] = ' ';
     snprintf(t->voice, sizeof t->voice, "%s", h->voice);
-    if (h->q_tail) h->q_tail->next = t;
-    else h->q_head = t;
+    if (h->q_tail)
+        h->q_tail->next = t;
+    else
+        h->q_head = t;
     h->q_tail = t;
     return 0;
 }
@@ -598,7 +620,8 @@ static int tw_enqueue(hstate *h, const char *text, size_t n) {
 static int tw_cut(hstate *h, int all) {
     size_t cut = 0;
     const char *p = h->pending.p;
-    if (all) cut = h->pending.len;
+    if (all)
+        cut = h->pending.len;
     else
         for (size_t i = 0; i + 1 < h->pending.len; i++)
             if (((p[i] == '.' || p[i] == '!' || p[i] == '?') && isspace((unsigned char)p[i + 1])) ||
@@ -624,7 +647,8 @@ static int tw_next(srv_conn *c) {
             h->segment++;
             h->seg_samples = 0;
             srv_buf b = {0};
-            srv_buf_printf(&b, "{\"type\":\"segment.started\",\"segment\":%d,\"text\":", h->segment);
+            srv_buf_printf(&b,
+                           "{\"type\":\"segment.started\",\"segment\":%d,\"text\":", h->segment);
             srv_buf_json_str(&b, t->text, strlen(t->text));
             srv_buf_add(&b, "}", 1);
             free(t->text);
@@ -632,8 +656,10 @@ static int tw_next(srv_conn *c) {
             return ws_json(c, &b);
         }
         char msg[1024];
-        if (e.code == VOX_ERR_NOTFOUND) voice_list_msg(c->S, t->voice, msg, sizeof msg);
-        else snprintf(msg, sizeof msg, "%s", e.msg);
+        if (e.code == VOX_ERR_NOTFOUND)
+            voice_list_msg(c->S, t->voice, msg, sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "%s", e.msg);
         free(t->text);
         free(t);
         if (ws_error(c, e.code == VOX_ERR_NOTFOUND ? "unknown_voice" : "busy", msg)) return -1;
@@ -653,7 +679,8 @@ static int tw_next(srv_conn *c) {
 static int tw_data(srv_conn *c, const void *p, size_t n, int binary) {
     hstate *h = c->state;
     if (!h) return -1;
-    if (binary) return ws_error(c, "invalid_message", "binary frames are not accepted: send JSON text");
+    if (binary)
+        return ws_error(c, "invalid_message", "binary frames are not accepted: send JSON text");
     cJSON *j = cJSON_ParseWithLength(p, n);
     const cJSON *type = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
     int rc = 0;
@@ -670,7 +697,8 @@ static int tw_data(srv_conn *c, const void *p, size_t n, int binary) {
         }
         const char *const *v = srv_tts_voices(c->S);
         int ok = 0;
-        for (int i = 0; v && v[i]; i++) ok |= !strcmp(v[i], voice->valuestring);
+        for (int i = 0; v && v[i]; i++)
+            ok |= !strcmp(v[i], voice->valuestring);
         if (!ok) {
             char msg[1024];
             voice_list_msg(c->S, voice->valuestring, msg, sizeof msg);
@@ -702,7 +730,8 @@ static int tw_data(srv_conn *c, const void *p, size_t n, int binary) {
         rc = tw_cut(h, 1) ? -1 : tw_next(c);
     } else {
         char msg[128];
-        snprintf(msg, sizeof msg, "unknown event type '%.40s' (session.update, input_text, flush, end)", t);
+        snprintf(msg, sizeof msg,
+                 "unknown event type '%.40s' (session.update, input_text, flush, end)", t);
         rc = ws_error(c, "unknown_event", msg);
     }
 out:
@@ -719,8 +748,10 @@ static int tw_pump(srv_conn *c) {
         if (ev.kind == SRV_EV_PCM && ev.n) {
             if (ev.n > h->s16_cap) {
                 int16_t *ns = realloc(h->s16, ev.n * sizeof *ns);
-                if (!ns) rc = -1;
-                else h->s16 = ns, h->s16_cap = ev.n;
+                if (!ns)
+                    rc = -1;
+                else
+                    h->s16 = ns, h->s16_cap = ev.n;
             }
             for (size_t i = 0; !rc && i < ev.n; i++) {
                 double v = isfinite(ev.pcm[i]) ? round((double)ev.pcm[i] * 32768.0) : 0;
@@ -735,7 +766,8 @@ static int tw_pump(srv_conn *c) {
         } else if (ev.kind == SRV_EV_DONE || ev.kind == SRV_EV_ERROR) {
             srv_job_close(h->job);
             h->job = NULL;
-            if (ev.kind == SRV_EV_ERROR) rc = ws_error(c, "processing_error", ev.text ? ev.text : "?");
+            if (ev.kind == SRV_EV_ERROR)
+                rc = ws_error(c, "processing_error", ev.text ? ev.text : "?");
             else {
                 srv_buf b = {0};
                 srv_buf_printf(&b,
