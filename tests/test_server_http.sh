@@ -25,18 +25,8 @@ python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(w.getnframes()/w.ge
 "$B/vox-tts" -m "$TMP/tts" --device cpu -v --voice casual_male -o - \
     "Hello there. How are you today?" >"$TMP/tts.raw" 2>"$TMP/tts.log" || { cat "$TMP/tts.log"; exit 1; }
 
-start() {
-    local log=$1; shift
-    "$B/vox-server" -m "$TMP/asr" --device cpu --port 0 "$@" 2>"$log" &
-    SPID=$!
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")
-        [ -n "$PORT" ] && return 0
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "FAIL: vox-server did not start:"; cat "$log"; exit 1
-}
+. "$VOX_SOURCE_DIR/tests/tools/vox_server.sh"
+start() { local log=$1; shift; vox_server_start "$log" -m "$TMP/asr" --device cpu "$@"; }
 fail=0
 start "$TMP/s1.log" --tts-model "$TMP/tts"
 python3 "$CHECK" "$PORT" "$TMP" || fail=1

@@ -61,8 +61,6 @@ typedef struct hstate {
     text_item *q_head, *q_tail; /* texts waiting for a job, in order */
     int segment, ending;
     size_t seg_samples;
-    int16_t *s16;
-    size_t s16_cap;
 } hstate;
 
 static hstate *state_new(srv_conn *c, int kind) {
@@ -87,7 +85,6 @@ static void state_free(srv_conn *c) {
         free(t->text);
         free(t);
     }
-    free(h->s16);
     free(h);
     c->state = NULL;
 }
@@ -739,6 +736,10 @@ out:
     return rc;
 }
 
+static int ws_pcm_write(void *ud, const void *p, size_t n) {
+    return srv_ws_send(ud, p, n, 1) ? 1 : 0;
+}
+
 static int tw_pump(srv_conn *c) {
     hstate *h = c->state;
     if (!h) return 0;
@@ -746,21 +747,13 @@ static int tw_pump(srv_conn *c) {
     while (h->job && srv_job_pop(h->job, &ev)) {
         int rc = 0;
         if (ev.kind == SRV_EV_PCM && ev.n) {
-            if (ev.n > h->s16_cap) {
-                int16_t *ns = realloc(h->s16, ev.n * sizeof *ns);
-                if (!ns)
-                    rc = -1;
-                else
-                    h->s16 = ns, h->s16_cap = ev.n;
-            }
-            for (size_t i = 0; !rc && i < ev.n; i++) {
-                double v = isfinite(ev.pcm[i]) ? round((double)ev.pcm[i] * 32768.0) : 0;
-                v = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-                uint16_t q = (uint16_t)(int16_t)v;
-                unsigned char *b = (unsigned char *)&h->s16[i];
-                b[0] = (unsigned char)(q & 0xff), b[1] = (unsigned char)(q >> 8); /* LE */
-            }
-            if (!rc) rc = srv_ws_send(c, h->s16, ev.n * 2, 1);
+            /* s16le via the pcm encoder: each write it makes is one binary frame */
+            vox_error e = {0};
+            if (!h->as)
+                h->as = vox_audio_stream_open("pcm", srv_tts_sample_rate(c->S), ws_pcm_write, NULL,
+                                              c, &e);
+            if (!h->as || vox_audio_stream_write(h->as, ev.pcm, ev.n, &e))
+                rc = ws_error(c, "processing_error", e.msg);
             h->samples += ev.n;
             h->seg_samples += ev.n;
         } else if (ev.kind == SRV_EV_DONE || ev.kind == SRV_EV_ERROR) {
