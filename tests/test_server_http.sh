@@ -33,7 +33,7 @@ python3 "$CHECK" "$PORT" "$TMP" || fail=1
 kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM"; fail=1; }
 start "$TMP/s2.log"
 python3 "$CHECK" "$PORT" --no-tts || fail=1
-kill -TERM "$SPID"; wait "$SPID"
+kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM (no TTS)"; fail=1; }
 SPID=
 echo "test_server_http: $([ $fail = 0 ] && echo ok || echo FAILED)"
 exit $fail
