@@ -5,6 +5,7 @@
     speech.wav, speech.mp3     the upload inputs; ref.txt / ref_mp3.txt vox-transcribe's text
     dur.txt                    the WAV's duration (s)
     tts.raw, tts.log           vox-tts -o - of TTS_TEXT with the default seed, and its -v log
+    long.txt, long.raw         a 1.6 kB text and vox-tts -o - of it (several chunks)
   srvhttp_check.py PORT --no-tts   the TTS endpoints on a server without --tts-model
 
 Checks: transcription of the WAV and of the mp3 equals vox-transcribe's text (json, text,
@@ -193,6 +194,13 @@ def tts_checks(port, d):
                 check(abs(got - n) <= 24, "speech opus: %d samples for %d" % (got, n))
         print("speech %s: %d bytes, %d samples (frames %d x %d = %d)" % (fmt, len(b), got, frames,
                                                                       spf, n))
+    long_text = open(os.path.join(d, "long.txt")).read()
+    long_ref = open(os.path.join(d, "long.raw"), "rb").read()
+    st, h, b = speech(port, response_format="pcm", input=long_text)
+    check(st == 200 and b == long_ref, "speech of %d bytes of text: %d, %d bytes vs vox-tts's %d"
+          % (len(long_text), st, len(b), len(long_ref)))
+    print("speech of %d bytes of text (chunked as vox-tts): %d samples, identical: %s"
+          % (len(long_text), len(b) // 2, b == long_ref))
     st, h, b = speech(port, response_format="pcm", stream_format="sse")
     events = [json.loads(l[6:]) for l in b.decode().split("\n") if l.startswith("data: ")]
     audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
