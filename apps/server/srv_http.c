@@ -46,7 +46,7 @@ typedef struct hstate {
     srv_buf body; /* request body (HTTP) */
     srv_job *job;
     /* transcription */
-    int fmt, want_words;
+    int fmt, want_words, tr_stream; /* tr_stream: stream=true, SSE transcript.text.* events */
     char language[32];
     double duration;
     srv_word *words;
@@ -230,11 +230,12 @@ static int tr_body_end(srv_conn *c) {
         rc = fail(c, 400, "invalid_request_error", "language: too long (an ISO-639-1 code)");
         goto out;
     }
-    if (field(&form, "stream", v, sizeof v) > 0 && !strcmp(v, "true")) {
-        rc = fail(c, 400, "invalid_request_error",
-                  "stream=true is not supported here; use the WebSocket /v1/realtime for "
-                  "streaming transcription");
-        goto out;
+    if (field(&form, "stream", v, sizeof v) > 0) {
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            rc = fail(c, 400, "invalid_request_error", "stream must be true or false");
+            goto out;
+        }
+        h->tr_stream = !strcmp(v, "true");
     }
     if (!file) {
         rc = fail(c, 400, "invalid_request_error", "missing the 'file' part (the audio upload)");
@@ -354,11 +355,38 @@ static int tr_respond(srv_conn *c, const char *text, size_t tlen) {
     return rc;
 }
 
+/* stream=true: one SSE event {"type": type, key: text} (headers first). */
+static int tr_sse(srv_conn *c, const char *type, const char *key, const char *text, size_t n,
+                  int usage) {
+    hstate *h = c->state;
+    if (!h->started) {
+        if (srv_http_stream_start(c, 200, "text/event-stream")) return -1;
+        h->started = 1;
+    }
+    srv_buf b = {0};
+    srv_buf_printf(&b, "data: {\"type\":\"%s\",\"%s\":", type, key);
+    srv_buf_json_str(&b, text, n);
+    if (usage)
+        srv_buf_printf(&b, ",\"usage\":{\"type\":\"duration\",\"seconds\":%.0f}",
+                       ceil(h->duration));
+    srv_buf_add(&b, "}\n\n", 3);
+    int rc = b.oom || srv_http_stream_send(c, b.p, b.len) ? -1 : 0;
+    srv_buf_free(&b);
+    return rc;
+}
+
 static int tr_pump(srv_conn *c) {
     hstate *h = c->state;
     if (!h || !h->job) return 0;
     srv_event ev;
     while (h->job && srv_job_pop(h->job, &ev)) {
+        if (ev.kind == SRV_EV_TEXT && h->tr_stream && ev.len &&
+            tr_sse(c, "transcript.text.delta", "delta", ev.text, ev.len, 0)) {
+            srv_event_clear(&ev);
+            srv_job_close(h->job);
+            h->job = NULL;
+            return -1;
+        }
         if (ev.kind == SRV_EV_TEXT && ev.n_words > 0) {
             if (h->nw + (size_t)ev.n_words > h->capw) {
                 size_t nc = h->capw ? h->capw * 2 : 64;
@@ -380,13 +408,28 @@ static int tr_pump(srv_conn *c) {
         } else if (ev.kind == SRV_EV_DONE) {
             srv_job_close(h->job);
             h->job = NULL;
-            int rc = tr_respond(c, ev.text ? ev.text : "", ev.text ? ev.len : 0);
+            int rc;
+            if (h->tr_stream) {
+                const char *t = ev.text ? ev.text : "";
+                size_t n = ev.text ? ev.len : 0;
+                trim(&t, &n);
+                rc = tr_sse(c, "transcript.text.done", "text", t, n, 1) || srv_http_stream_end(c)
+                         ? -1
+                         : 0;
+            } else
+                rc = tr_respond(c, ev.text ? ev.text : "", ev.text ? ev.len : 0);
             srv_event_clear(&ev);
             return rc;
         } else if (ev.kind == SRV_EV_ERROR) {
             srv_job_close(h->job);
             h->job = NULL;
-            int rc = fail(c, 500, "processing_error", "transcription failed: %s",
+            int rc;
+            if (h->started) { /* SSE already running: an error event, then the end */
+                const char *m = ev.text ? ev.text : "?";
+                rc = tr_sse(c, "error", "message", m, strlen(m), 0) || srv_http_stream_end(c) ? -1
+                                                                                              : 0;
+            } else
+                rc = fail(c, 500, "processing_error", "transcription failed: %s",
                           ev.text ? ev.text : "?");
             srv_event_clear(&ev);
             return rc;

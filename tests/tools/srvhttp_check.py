@@ -109,6 +109,14 @@ def asr_checks(port, d):
         check(st == 200 and b.decode("utf-8", "surrogateescape").strip() == want,
               "%s text: %d %r" % (name, st, b[:80]))
     print("transcription of wav and mp3 = vox-transcribe's text (%d chars)" % len(ref))
+    st, h, b = transcribe(port, wav, "speech.wav", "json", [("stream", "true")])
+    ev = [json.loads(l[6:]) for l in b.decode("utf-8", "surrogateescape").split("\n")
+          if l.startswith("data: ")]
+    deltas = "".join(e["delta"] for e in ev if e["type"] == "transcript.text.delta")
+    check(st == 200 and h.get("content-type") == "text/event-stream" and len(ev) >= 2 and
+          ev[-1]["type"] == "transcript.text.done" and ev[-1]["text"] == ref and
+          deltas.strip() == ref, "stream=true: %d, %d events" % (st, len(ev)))
+    print("stream=true: %d SSE events, deltas join to the text" % len(ev))
     here = os.path.dirname(os.path.abspath(__file__))
     for fmt in ("srt", "vtt"):
         st, h, b = transcribe(port, wav, "speech.wav", fmt)
