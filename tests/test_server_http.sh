@@ -2,7 +2,7 @@
 # vox-server's HTTP endpoints (apps/server/srv_http.c) on tiny models, driven by
 # tests/tools/srvhttp_check.py (stdlib only): transcriptions of a WAV and an mp3 equal
 # vox-transcribe's text, srt/vtt pass check_subs.py, verbose_json words; speech in every format
-# holds the samples vox-tts makes for the same text (frames x samples per frame; a 1.6 kB text
+# holds the samples vox-tts makes for the same text (frames x samples per frame; a 0.5 kB text
 # split into chunks as vox-tts does, byte-identical); errors; the
 # streaming-TTS WebSocket; GET /; a server without --tts-model answers the TTS endpoints 404.
 set -uo pipefail
@@ -29,7 +29,7 @@ python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(w.getnframes()/w.ge
 . "$VOX_SOURCE_DIR/tests/tools/vox_server.sh"
 # > 400 bytes: vox-tts and the server both split it into chunks (vox_tts_split_text), one
 # session each with the chunk index as seed
-python3 -c "print(' '.join('Sentence number %d is here, and it goes on a little.' % i for i in range(30)))" >"$TMP/long.txt"
+python3 -c "print(' '.join('Sentence number %d is here, and it goes on a little.' % i for i in range(9)))" >"$TMP/long.txt"
 "$B/vox-tts" -m "$TMP/tts" --device cpu --voice casual_male -f "$TMP/long.txt" -o - \
     >"$TMP/long.raw" 2>"$TMP/long.log" || { cat "$TMP/long.log"; exit 1; }
 
