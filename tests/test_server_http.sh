@@ -27,8 +27,8 @@ python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(w.getnframes()/w.ge
     "Hello there. How are you today?" >"$TMP/tts.raw" 2>"$TMP/tts.log" || { cat "$TMP/tts.log"; exit 1; }
 
 . "$VOX_SOURCE_DIR/tests/tools/vox_server.sh"
-# > 400 bytes: vox-tts and the server both split it into chunks (vox_tts_split_text), one
-# session each with the chunk index as seed
+# > 400 bytes: vox-tts and the server (inside the TTS job) split it into chunks with
+# vox_tts_split_text, one session each with the chunk index added to the seed
 python3 -c "print(' '.join('Sentence number %d is here, and it goes on a little.' % i for i in range(9)))" >"$TMP/long.txt"
 "$B/vox-tts" -m "$TMP/tts" --device cpu --voice casual_male -f "$TMP/long.txt" -o - \
     >"$TMP/long.raw" 2>"$TMP/long.log" || { cat "$TMP/long.log"; exit 1; }
