@@ -52,6 +52,7 @@ typedef struct hstate {
     /* speech */
     vox_audio_stream *as;
     int sse, started, failed;
+    int gone; /* the connection is closing: encoder output goes nowhere */
     char mime[32];
     size_t samples;
     vox_error err;
@@ -75,6 +76,7 @@ static void state_free(srv_conn *c) {
     hstate *h = c->state;
     if (!h) return;
     if (h->job) srv_job_close(h->job);
+    h->gone = 1; /* freeing an unfinished encoder flushes it into the write callback */
     srv_buf_free(&h->body);
     srv_buf_free(&h->pending);
     for (size_t i = 0; i < h->nw; i++)
@@ -481,6 +483,7 @@ static int sp_open(srv_conn *c) {
 static int sp_write(void *ud, const void *p, size_t n) {
     srv_conn *c = ud;
     hstate *h = c->state;
+    if (h->gone) return 1;
     if (!h->started) {
         if (srv_http_stream_start(c, 200, h->sse ? "text/event-stream" : h->mime)) return 1;
         h->started = 1;
@@ -794,7 +797,9 @@ out:
 }
 
 static int ws_pcm_write(void *ud, const void *p, size_t n) {
-    return srv_ws_send(ud, p, n, 1) ? 1 : 0;
+    srv_conn *c = ud;
+    const hstate *h = c->state;
+    return h->gone || srv_ws_send(c, p, n, 1) ? 1 : 0;
 }
 
 static int tw_pump(srv_conn *c) {

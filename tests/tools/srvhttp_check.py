@@ -20,9 +20,11 @@ import base64
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -214,6 +216,23 @@ def tts_checks(port, d):
     audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
     check(st == 200 and events and events[-1]["type"] == "speech.audio.done" and audio == ref,
           "speech sse: %d, %d events, %d audio bytes" % (st, len(events), len(audio)))
+    # clients that leave in the middle of a streamed answer: the jobs are dropped, no harm
+    body = json.dumps({"input": TTS_TEXT * 20, "voice": "casual_male",
+                       "response_format": "flac"}).encode()
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        s.recv(100)
+        s.close()
+    st, h, b = speech(port, response_format="pcm")
+    check(st == 200 and b == ref, "speech after 2 abrupt disconnects: %d" % st)
+    for _ in range(50):
+        if json.loads(request(port, "/health")[2])["sessions"]["in_use"] == 0:
+            break
+        time.sleep(0.1)
+    check(json.loads(request(port, "/health")[2])["sessions"]["in_use"] == 0,
+          "sessions not released after disconnects")
     st, h, b = speech(port, voice="nobody")
     check(is_error(st, b, 400) and b"casual_female" in b, "unknown voice: %d %r" % (st, b[:200]))
     print("unknown voice -> %d %s" % (st, json.loads(b)["error"]["message"]))
