@@ -7,11 +7,12 @@
  *   GET  /v1/audio/voices          {"voices":[...]}
  *   WS   /v1/audio/speech/stream   text in, PCM s16le 24 kHz binary frames out
  *   GET  /                         apps/server/page.html (embedded at build time)
- * Everything here runs on the network thread; model work is in the scheduler's jobs. An upload
- * is decoded here (libav, no model code), bounded by --max-message bytes and
- * --max-audio-seconds. */
+ * Everything here runs on the network thread, except an upload's decoding (libav), which runs
+ * on a thread of its own (decode_task); model work is in the scheduler's jobs. Uploads are
+ * bounded by --max-message bytes and --max-audio-seconds. */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +40,79 @@ typedef struct text_item {
     char voice[64];
 } text_item;
 
+/* An upload being decoded on its own thread (libav can take a second for a long file; the
+ * network loop must not wait). Shared by the connection and the worker under mu; the last of
+ * the two to let go frees it. The ASR job is opened before the worker starts: the worker
+ * feeds and ends it (its DONE event wakes the connection), or closes it when the connection
+ * went away first; otherwise the connection closes it as usual. */
+typedef struct decode_task {
+    pthread_mutex_t mu;
+    int refs;      /* 2: connection + worker */
+    int conn_gone; /* the connection closed: the worker closes the job */
+    int done;      /* the worker is finished with the job */
+    srv_job *job;
+    char *body; /* the request body (owned): data points into it */
+    const unsigned char *data;
+    size_t len;
+    char name[128];
+    int rate;
+    double max_sec;
+    /* results, read by the connection after DONE */
+    int status; /* 0 ok, else the HTTP status of the error in msg */
+    char msg[VOX_ERROR_MSG_LEN];
+    double duration;
+} decode_task;
+
+static void task_release(decode_task *t) {
+    pthread_mutex_lock(&t->mu);
+    int last = --t->refs == 0;
+    pthread_mutex_unlock(&t->mu);
+    if (!last) return;
+    pthread_mutex_destroy(&t->mu);
+    free(t->body);
+    free(t);
+}
+
+static void *decode_main(void *arg) {
+    decode_task *t = arg;
+    vox_decode_opts o = {t->rate, 0, 0};
+    float *pcm = NULL;
+    size_t n = 0;
+    vox_decode_info info;
+    vox_error e = {0};
+    int bad = vox_decode_mem(t->data, t->len, t->name, &o, &pcm, &n, &info, &e);
+    pthread_mutex_lock(&t->mu);
+    if (t->conn_gone) {
+        srv_job_close(t->job);
+    } else {
+        t->duration = (double)n / t->rate;
+        if (bad) {
+            t->status = 400;
+            snprintf(t->msg, sizeof t->msg, "%s", e.msg);
+        } else if (t->max_sec > 0 && t->duration > t->max_sec) {
+            t->status = 413;
+            snprintf(t->msg, sizeof t->msg,
+                     "%.100s: %.1f s of audio is more than the limit of %.0f s "
+                     "(--max-audio-seconds)",
+                     t->name, t->duration, t->max_sec);
+        } else if (srv_asr_push(t->job, pcm, n, &e)) {
+            t->status = 400;
+            snprintf(t->msg, sizeof t->msg, "%s", e.msg);
+        }
+        srv_asr_end(t->job, &e); /* DONE follows, with or without audio: it wakes the pump */
+    }
+    t->done = 1;
+    pthread_mutex_unlock(&t->mu);
+    free(pcm);
+    task_release(t);
+    return NULL;
+}
+
 typedef struct hstate {
     int kind;
     srv_buf body; /* request body (HTTP) */
     srv_job *job;
+    decode_task *task; /* transcription: the upload's decoder thread */
     /* transcription */
     int fmt, want_words, tr_stream; /* tr_stream: stream=true, SSE transcript.text.* events */
     char language[32];
@@ -75,6 +145,15 @@ static hstate *state_new(srv_conn *c, int kind) {
 static void state_free(srv_conn *c) {
     hstate *h = c->state;
     if (!h) return;
+    if (h->task) {
+        decode_task *t = h->task;
+        pthread_mutex_lock(&t->mu);
+        t->conn_gone = 1;
+        int worker_has_job = !t->done;
+        pthread_mutex_unlock(&t->mu);
+        if (worker_has_job) h->job = NULL; /* the worker closes it */
+        task_release(t);
+    }
     if (h->job) srv_job_close(h->job);
     h->gone = 1; /* freeing an unfinished encoder flushes it into the write callback */
     srv_buf_free(&h->body);
@@ -241,36 +320,41 @@ static int tr_body_end(srv_conn *c) {
         goto out;
     }
     const char *name = file->filename && file->filename[0] ? file->filename : "file";
-    vox_decode_opts o = {srv_asr_sample_rate(S), 0, 0};
-    float *pcm = NULL;
-    size_t n = 0;
-    vox_decode_info info;
-    if (vox_decode_mem(file->data, file->len, name, &o, &pcm, &n, &info, &e)) {
-        srv_count_error(S, SRV_ERR_INVALID_AUDIO);
-        rc = srv_http_error(c, 400, "invalid_request_error", e.msg) ? -1 : 0;
-        goto out;
-    }
-    h->duration = (double)n / o.target_rate;
-    const srv_config *cfg = srv_cfg(S);
-    if (cfg->max_audio_sec > 0 && h->duration > cfg->max_audio_sec) {
-        free(pcm);
-        rc = fail(c, 413, "invalid_request_error",
-                  "%s: %.1f s of audio is more than the limit of %.0f s (--max-audio-seconds)",
-                  name, h->duration, cfg->max_audio_sec);
+    decode_task *t = calloc(1, sizeof *t);
+    if (!t || pthread_mutex_init(&t->mu, NULL)) {
+        free(t);
+        rc = fail(c, 500, "server_error", "out of memory");
         goto out;
     }
     h->job = srv_asr_open(S, 0, c, &e);
     if (!h->job) {
-        free(pcm);
+        pthread_mutex_destroy(&t->mu);
+        free(t);
         rc = fail_open(c, &e);
         goto out;
     }
-    if (srv_asr_push(h->job, pcm, n, &e) || srv_asr_end(h->job, &e)) {
-        free(pcm);
-        rc = fail(c, 400, "invalid_request_error", "%s", e.msg);
-        goto out;
+    t->refs = 2;
+    t->job = h->job;
+    t->data = file->data;
+    t->len = file->len;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rate = srv_asr_sample_rate(S);
+    t->max_sec = srv_cfg(S)->max_audio_sec;
+    t->body = h->body.p; /* the part data points into the body: it moves to the task */
+    h->body.p = NULL;
+    h->body.len = h->body.cap = 0;
+    h->task = t;
+    pthread_t th;
+    pthread_attr_t at;
+    int ok = !pthread_attr_init(&at);
+    if (ok) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        ok = !pthread_create(&th, &at, decode_main, t);
+        pthread_attr_destroy(&at);
     }
-    free(pcm);
+    if (!ok) { /* no thread: decode here (the loop waits, nothing is lost) */
+        decode_main(t);
+    }
 out:
     srv_mp_free(&form);
     srv_buf_free(&h->body); /* the upload is not needed any more */
@@ -407,7 +491,20 @@ static int tr_pump(srv_conn *c) {
         } else if (ev.kind == SRV_EV_DONE) {
             srv_job_close(h->job);
             h->job = NULL;
-            int rc;
+            int rc, status = 0;
+            char msg[VOX_ERROR_MSG_LEN] = "";
+            if (h->task) {
+                pthread_mutex_lock(&h->task->mu);
+                status = h->task->status;
+                h->duration = h->task->duration;
+                snprintf(msg, sizeof msg, "%s", h->task->msg);
+                pthread_mutex_unlock(&h->task->mu);
+            }
+            if (status) {
+                srv_event_clear(&ev);
+                srv_count_error(c->S, status == 400 ? SRV_ERR_INVALID_AUDIO : SRV_ERR_LIMIT);
+                return srv_http_error(c, status, "invalid_request_error", msg) ? -1 : 0;
+            }
             if (h->tr_stream) {
                 const char *t = ev.text ? ev.text : "";
                 size_t n = ev.text ? ev.len : 0;
