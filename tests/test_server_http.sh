@@ -4,7 +4,8 @@
 # vox-transcribe's text, srt/vtt pass check_subs.py, verbose_json words; speech in every format
 # holds the samples vox-tts makes for the same text (frames x samples per frame; a 0.5 kB text
 # split into chunks as vox-tts does, byte-identical); errors; the
-# streaming-TTS WebSocket; GET /; a server without --tts-model answers the TTS endpoints 404.
+# streaming-TTS WebSocket; GET /; a server without --tts-model answers the TTS endpoints 404,
+# and answers /health promptly while a 15-minute upload is decoded (413 over --max-audio-seconds).
 set -uo pipefail
 TMP=$(mktemp -d)
 SPID=
@@ -38,8 +39,11 @@ fail=0
 start "$TMP/s1.log" --tts-model "$TMP/tts"
 python3 "$CHECK" "$PORT" "$TMP" || fail=1
 kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM"; fail=1; }
-start "$TMP/s2.log"
-python3 "$CHECK" "$PORT" --no-tts || fail=1
+# a 15-minute mp3 for the decoding-off-the-loop check (the server without TTS refuses it: 413)
+ffmpeg -nostdin -loglevel error -f lavfi -i "sine=frequency=300:duration=900:sample_rate=16000" -ac 1 \
+    -c:a libmp3lame -b:a 32k "$TMP/big.mp3" || exit 1
+start "$TMP/s2.log" --max-audio-seconds 10
+python3 "$CHECK" "$PORT" --no-tts "$TMP/big.mp3" || fail=1
 kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM (no TTS)"; fail=1; }
 SPID=
 echo "test_server_http: $([ $fail = 0 ] && echo ok || echo FAILED)"

@@ -6,7 +6,8 @@
     dur.txt                    the WAV's duration (s)
     tts.raw, tts.log           vox-tts -o - of TTS_TEXT with the default seed, and its -v log
     long.txt, long.raw         a 1.6 kB text and vox-tts -o - of it (several chunks)
-  srvhttp_check.py PORT --no-tts   the TTS endpoints on a server without --tts-model
+  srvhttp_check.py PORT --no-tts BIG.mp3   the TTS endpoints on a server without --tts-model,
+                                 and /health during a long upload (--max-audio-seconds 10)
 
 Checks: transcription of the WAV and of the mp3 equals vox-transcribe's text (json, text,
 verbose_json); srt/vtt pass tests/tools/check_subs.py; verbose_json words are monotonic inside
@@ -24,6 +25,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -292,6 +294,32 @@ def page_checks(port):
           all('id="%s"' % i in page for i in ids), "GET /: %d, ids" % st)
 
 
+def big_upload(port, path):
+    """The upload is decoded off the network loop: /health stays quick meanwhile."""
+    data = open(path, "rb").read()
+    res = {}
+
+    def up():
+        t0 = time.time()
+        res["r"] = transcribe(port, data, "big.mp3", "json")
+        res["t"] = time.time() - t0
+    th = threading.Thread(target=up)
+    th.start()
+    lat = []
+    while th.is_alive():
+        t0 = time.time()
+        request(port, "/health")
+        lat.append(time.time() - t0)
+        time.sleep(0.02)
+    th.join()
+    st, h, b = res["r"]
+    check(is_error(st, b, 413) and b"max-audio-seconds" in b, "big upload: %d %r" % (st, b[:200]))
+    check(max(lat) < 0.5 * res["t"], "/health took up to %.2f s during a %.2f s upload"
+          % (max(lat), res["t"]))
+    print("15-min mp3 (%d bytes): %d after %.2f s; /health during it: %d polls, max %.3f s"
+          % (len(data), st, res["t"], len(lat), max(lat)))
+
+
 def main():
     port = int(sys.argv[1])
     if sys.argv[2] == "--no-tts":
@@ -304,6 +332,7 @@ def main():
         check(m and m[0] == "text" and "model_not_found" in m[1], "no TTS: ws %r" % (m,))
         w.close()
         page_checks(port)
+        big_upload(port, sys.argv[3])
     else:
         page_checks(port)
         asr_checks(port, sys.argv[2])
