@@ -11,5 +11,5 @@ vox_server_start() {
         kill -0 "$SPID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "FAIL: vox-server did not start:"; cat "$log"; exit 1
+    echo "FAIL: vox-server did not start:"; cat "$log"; kill "$SPID" 2>/dev/null; exit 1
 }
