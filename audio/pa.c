@@ -11,6 +11,8 @@
 #include <libswresample/swresample.h>
 #include <portaudio.h>
 
+#include "vox_resample.h"
+
 #include "vox_pa.h"
 
 /* ---- stderr noise ----------------------------------------------------------------------- */
@@ -127,37 +129,7 @@ static int pick_device(int device, int input, PaDeviceIndex *out, const PaDevice
 
 /* swr converter between interleaved float streams: in_ch -> out_ch (one side is mono). */
 static SwrContext *make_conv(int in_ch, int in_rate, int out_ch, int out_rate, vox_error *err) {
-    AVChannelLayout il, ol;
-    av_channel_layout_default(&il, in_ch);
-    av_channel_layout_default(&ol, out_ch);
-    double m[4]; /* out_ch x in_ch, at most 2 x 1 or 1 x 2 (or 1 x 1) */
-    for (int o = 0; o < out_ch; o++)
-        for (int i = 0; i < in_ch; i++)
-            m[o * in_ch + i] = out_ch == 1 ? 1.0 / in_ch : 1.0;
-    SwrContext *s = NULL;
-    int r = -1;
-    for (int attempt = in_rate != out_rate ? 0 : 1; attempt < 2; attempt++) {
-        swr_free(&s);
-        r = swr_alloc_set_opts2(&s, &ol, AV_SAMPLE_FMT_FLT, out_rate, &il, AV_SAMPLE_FMT_FLT,
-                                in_rate, 0, NULL);
-        if (r >= 0 && attempt == 0) {
-            r = av_opt_set_int(s, "resampler", SWR_ENGINE_SOXR, 0);
-            if (r >= 0) r = av_opt_set_double(s, "precision", 20.0, 0);
-        }
-        if (r >= 0) r = swr_set_matrix(s, m, in_ch);
-        if (r >= 0) r = swr_init(s);
-        if (r >= 0) break;
-    }
-    av_channel_layout_uninit(&il);
-    av_channel_layout_uninit(&ol);
-    if (r < 0) {
-        swr_free(&s);
-        vox_set_error(err, VOX_ERR_UNSUPPORTED,
-                      "cannot convert %d Hz %d-channel audio to %d Hz "
-                      "%d-channel",
-                      in_rate, in_ch, out_rate, out_ch);
-    }
-    return s;
+    return vox_swr_float(in_ch, in_rate, out_ch, out_rate, err);
 }
 
 /* Choose rate/channels for a stream: the wanted rate in mono if the device accepts it (and
