@@ -142,3 +142,33 @@ int vox_mkdir_p(const char *dir, vox_error *err) {
         return vox_set_error(err, VOX_ERR_IO, "%s: not a directory", dir);
     return VOX_OK;
 }
+
+static int b64_val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+long vox_b64_decode(const char *s, size_t n, unsigned char *out) {
+    if (n % 4 != 0) return -1;
+    long o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) {
+            v[k] = s[i + k] == '=' ? -2 : b64_val((unsigned char)s[i + k]);
+            if (v[k] == -1) return -1;
+        }
+        if (v[0] < 0 || v[1] < 0) return -1;
+        if (v[2] == -2 && v[3] != -2) return -1;
+        if ((v[2] == -2 || v[3] == -2) && i + 4 != n) return -1;
+        uint32_t x = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
+                     ((uint32_t)(v[2] < 0 ? 0 : v[2]) << 6) | (uint32_t)(v[3] < 0 ? 0 : v[3]);
+        out[o++] = (unsigned char)(x >> 16);
+        if (v[2] >= 0) out[o++] = (unsigned char)(x >> 8);
+        if (v[3] >= 0) out[o++] = (unsigned char)x;
+    }
+    return o;
+}

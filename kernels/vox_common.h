@@ -57,6 +57,11 @@ char *vox_read_file(const char *path, size_t *out_len, vox_error *err);
  * Returns the offset of the first byte of the first invalid sequence, or n when all is valid. */
 size_t vox_utf8_check(const unsigned char *s, size_t n);
 
+/* Standard padded base64 (RFC 4648: length a multiple of 4, '=' only at the end, no
+ * whitespace) of s[0, n) into out (capacity >= 3 * n / 4). Returns the decoded length, or -1
+ * for any other input. */
+long vox_b64_decode(const char *s, size_t n, unsigned char *out);
+
 /* mkdir -p: create dir and its missing parents (mode 0777 & ~umask). */
 int vox_mkdir_p(const char *dir, vox_error *err);
 

@@ -55,38 +55,6 @@ static int32_t lookup_rank(const vox_tekken *t, const unsigned char *p, size_t n
     }
 }
 
-static int b64_val(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Decode standard padded base64 into out (capacity >= 3*strlen/4). Returns length or -1. */
-static long b64_decode(const char *s, unsigned char *out) {
-    size_t n = strlen(s);
-    if (n % 4 != 0) return -1;
-    long o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++) {
-            v[k] = s[i + k] == '=' ? -2 : b64_val((unsigned char)s[i + k]);
-            if (v[k] == -1) return -1;
-        }
-        if (v[0] < 0 || v[1] < 0) return -1;
-        if (v[2] == -2 && v[3] != -2) return -1;
-        if ((v[2] == -2 || v[3] == -2) && i + 4 != n) return -1;
-        uint32_t x = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
-                     ((uint32_t)(v[2] < 0 ? 0 : v[2]) << 6) | (uint32_t)(v[3] < 0 ? 0 : v[3]);
-        out[o++] = (unsigned char)(x >> 16);
-        if (v[2] >= 0) out[o++] = (unsigned char)(x >> 8);
-        if (v[3] >= 0) out[o++] = (unsigned char)x;
-    }
-    return o;
-}
-
 static const char *json_type(const cJSON *j) {
     if (!j) return "nothing";
     if (cJSON_IsNull(j)) return "null";
@@ -227,7 +195,7 @@ static int load_vocab(vox_tekken *t, const cJSON *vocab, vox_error *err) {
             return vox_set_error(err, VOX_ERR_FORMAT, "%s: vocab[%d].rank: expected %d, found %d",
                                  name, r, r, rank);
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(e, "token_bytes");
-        long n = b64_decode(b->valuestring, t->blob + pos);
+        long n = vox_b64_decode(b->valuestring, strlen(b->valuestring), t->blob + pos);
         if (n < 0)
             return vox_set_error(err, VOX_ERR_FORMAT,
                                  "%s: vocab[%d].token_bytes: invalid base64 \"%.40s\"", name, r,

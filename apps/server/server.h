@@ -108,6 +108,8 @@ int srv_job_pop(srv_job *j, srv_event *ev);
 void srv_event_clear(srv_event *ev);
 /* Seconds of audio accepted by the job so far. */
 double srv_job_audio_in(const srv_job *j);
+/* Seconds of audio queued for the job and not yet taken by the scheduler (backpressure). */
+double srv_job_backlog(srv_job *j);
 /* The owner is gone: the scheduler stops the job and frees it. j must not be used after. */
 void srv_job_close(srv_job *j);
 
@@ -180,7 +182,7 @@ struct srv_conn {
     unsigned char *rx;
     size_t rx_len, rx_cap;
     int rx_binary, rx_skip, http_status_sent, http_chunked, http_done;
-    int close_status, pump_pending;
+    int close_status, pump_pending, rx_paused;
     int64_t body_len;
     char uri[512];
     srv_conn *next, *prev; /* the core's list of live connections */
@@ -213,6 +215,9 @@ int srv_http_error(srv_conn *c, int status, const char *type, const char *messag
 size_t srv_conn_queued(const srv_conn *c);
 /* Ask for a pump() call from the network loop soon (e.g. after partial progress). */
 void srv_conn_pump_later(srv_conn *c);
+/* Stop (1) or resume (0) reading from the client (lws rx flow control). While paused the
+ * core calls pump() about once a second, so the route can resume when its backlog shrank. */
+void srv_conn_rx_pause(srv_conn *c, int pause);
 /* Ask for a pump() call after ms milliseconds (one pending timer per connection). */
 void srv_conn_pump_after(srv_conn *c, int ms);
 
@@ -230,9 +235,6 @@ void srv_destroy(srv *S);
 int srv_bound_port(const srv *S);
 
 /* ---- small helpers (srv_util.c) ------------------------------------------------------------- */
-/* Strict base64 (RFC 4648, '=' padding optional, no whitespace) -> bytes; out must hold
- * 3 * (n / 4) + 3 bytes. Returns the decoded length or -1 on a bad character or length. */
-long srv_b64_decode(const char *in, size_t n, unsigned char *out);
 /* Base64-encode n bytes into out (4 * ((n + 2) / 3) + 1 bytes, NUL-terminated). */
 size_t srv_b64_encode(const void *in, size_t n, char *out);
 /* Append s JSON-escaped (with quotes) to a growing buffer. */

@@ -114,6 +114,12 @@ void srv_conn_pump_later(srv_conn *c) {
     lws_cancel_service(c->S->ctx);
 }
 
+void srv_conn_rx_pause(srv_conn *c, int pause) {
+    if (c->rx_paused == !!pause) return;
+    c->rx_paused = !!pause;
+    lws_rx_flow_control(c->wsi, pause ? 0 : 1);
+}
+
 void srv_conn_pump_after(srv_conn *c, int ms) {
     lws_set_timer_usecs(c->wsi, (lws_usec_t)ms * 1000);
 }
@@ -327,7 +333,7 @@ static void pump_ready(srv *S) {
     while ((c = srv_next_ready(S)))
         if (c->route && c->route->pump && c->closing != CLOSE_NOW) c->route->pump(c);
     for (c = S->conns; c; c = c->next)
-        if (c->pump_pending) {
+        if (c->pump_pending || c->rx_paused) {
             c->pump_pending = 0;
             if (c->route && c->route->pump) c->route->pump(c);
         }
@@ -403,6 +409,15 @@ static int ws_rx(srv_conn *c, const void *in, size_t len) {
         c->rx_cap = 0;
     }
     return rc;
+}
+
+static int body_too_large(srv_conn *c) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
+             c->S->cfg.max_message);
+    srv_count_error(c->S, SRV_ERR_LIMIT);
+    c->closing = CLOSE_AFTER_FLUSH;
+    return srv_http_error(c, 413, "invalid_request_error", msg);
 }
 
 static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
@@ -488,12 +503,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         char cl[32];
         if (srv_conn_header(c, "content-length", cl, sizeof cl) > 0 &&
             strtoull(cl, NULL, 10) > S->cfg.max_message) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
-                     S->cfg.max_message);
-            srv_count_error(S, SRV_ERR_LIMIT);
-            c->closing = CLOSE_AFTER_FLUSH;
-            return srv_http_error(c, 413, "invalid_request_error", msg);
+            return body_too_large(c);
         }
         c->route = r;
         if (r->open && r->open(c)) return -1;
@@ -506,12 +516,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         c->body_len += (int64_t)len;
         c->last_rx = vox_time_now();
         if ((size_t)c->body_len > S->cfg.max_message) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "request body larger than --max-message (%zu bytes)",
-                     S->cfg.max_message);
-            srv_count_error(S, SRV_ERR_LIMIT);
-            c->closing = CLOSE_AFTER_FLUSH;
-            return srv_http_error(c, 413, "invalid_request_error", msg);
+            return body_too_large(c);
         }
         return c->route->data && c->route->data(c, in, len, 1) ? -1 : 0;
 

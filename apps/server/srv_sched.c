@@ -6,6 +6,7 @@
  * job list and the ready list; critical sections only move pointers or copy PCM. The model
  * work itself runs unlocked on streams only this thread touches (vox_asr_stream,
  * vox_tts_session, vox_codec_state are scheduler-private). */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -41,7 +42,7 @@ struct srv_job {
     int failed, finished, done_sent;
     /* ASR */
     vox_asr_stream *st;
-    int ended;
+    int ended, delay_ms;
     float *work;
     size_t work_cap;
     int32_t *wtok; /* ids of the word being built */
@@ -230,15 +231,9 @@ srv_job *srv_asr_open(srv *S, int delay_ms, srv_conn *owner, vox_error *err) {
     }
     srv_job *j = job_new(S, JOB_ASR, owner, err);
     if (!j) return NULL;
-    /* the stream is created here (cheap, host memory) so a bad option fails synchronously */
-    j->st = vox_asr_stream_create(S->asr, delay_ms, err);
-    if (!j->st) {
-        pthread_mutex_lock(&S->sched->mu);
-        S->sched->n_open--;
-        pthread_mutex_unlock(&S->sched->mu);
-        free(j);
-        return NULL;
-    }
+    /* the stream itself is created by the scheduler thread: the backend's allocations are
+     * not made from two threads at once */
+    j->delay_ms = delay_ms;
     job_submit(j);
     return j;
 }
@@ -315,6 +310,13 @@ int srv_asr_end(srv_job *j, vox_error *err) {
 
 double srv_job_audio_in(const srv_job *j) {
     return j->audio_in;
+}
+
+double srv_job_backlog(srv_job *j) {
+    pthread_mutex_lock(&j->S->sched->mu);
+    double s = (double)j->in_n / j->S->asr_info->sample_rate;
+    pthread_mutex_unlock(&j->S->sched->mu);
+    return s;
 }
 
 srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts_opts *o,
@@ -532,6 +534,14 @@ static void asr_collect(srv_job *j, int final) {
 
 /* Move queued input into the stream and act on flush/end requests. */
 static void asr_take_input(srv_sched *q, srv_job *j) {
+    if (!j->st) {
+        vox_error e0 = {0};
+        j->st = vox_asr_stream_create(j->S->asr, j->delay_ms, &e0);
+        if (!j->st) {
+            push_error(j, e0.code, e0.msg);
+            return;
+        }
+    }
     pthread_mutex_lock(&q->mu);
     float *in = j->in;
     size_t n = j->in_n, cap = j->in_cap;
@@ -880,28 +890,53 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Voice names: tekken.json's audio.voice_num_audio_tokens list, else the .pt files present in
- * DIR/voice_embedding (sorted). */
+static int cmp_num_item(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return x->valuedouble < y->valuedouble ? -1 : x->valuedouble > y->valuedouble;
+}
+
+/* Voice names in the order vox-tts lists them (its default is the first): params.json's
+ * multimodal.audio_tokenizer_args.voice map (name -> index, by index), else tekken.json's
+ * audio.voice_num_audio_tokens list, else the .pt files of DIR/voice_embedding (sorted). */
 static int load_voices(srv *S, vox_error *err) {
-    int n = vox_tekken_audio_config(S->tts_tok)->n_voices, k = 0;
+    char path[4096];
+    int k = 0, cap = 0;
+    snprintf(path, sizeof path, "%s/params.json", S->cfg.tts_model_dir);
+    char *js = vox_read_file(path, NULL, err);
+    cJSON *root = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    cJSON *vm = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "multimodal"),
+                                         "audio_tokenizer_args"),
+        "voice");
+    int nv = cJSON_IsObject(vm) ? cJSON_GetArraySize(vm) : 0;
+    cJSON **items = nv > 0 ? calloc((size_t)nv, sizeof *items) : NULL;
+    int ni = 0;
+    for (cJSON *it = items ? vm->child : NULL; it && ni < nv; it = it->next)
+        if (cJSON_IsNumber(it) && it->string) items[ni++] = it;
+    if (ni > 1) qsort(items, (size_t)ni, sizeof *items, cmp_num_item);
+    int nt = vox_tekken_audio_config(S->tts_tok)->n_voices;
+    int n = ni > 0 ? ni : nt;
     if (n > 0) {
         S->voices = calloc((size_t)n + 1, sizeof *S->voices);
-        if (!S->voices) return vox_set_error(err, VOX_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < n; i++)
-            if ((S->voices[k] = strdup(vox_tekken_voice_name(S->tts_tok, i)))) k++;
-    } else {
-        char path[4096];
+        for (int i = 0; S->voices && i < n; i++)
+            if ((S->voices[k] =
+                     strdup(ni > 0 ? items[i]->string : vox_tekken_voice_name(S->tts_tok, i))))
+                k++;
+    }
+    free(items);
+    cJSON_Delete(root);
+    if (!k) {
         snprintf(path, sizeof path, "%s/voice_embedding", S->cfg.tts_model_dir);
         DIR *d = opendir(path);
-        int cap = 0;
         for (struct dirent *de; d && (de = readdir(d));) {
             size_t l = strlen(de->d_name);
             if (l < 4 || strcmp(de->d_name + l - 3, ".pt")) continue;
             if (k + 1 >= cap) {
                 cap = cap ? cap * 2 : 16;
-                char **nv = realloc(S->voices, (size_t)cap * sizeof *nv);
-                if (!nv) break;
-                S->voices = nv;
+                char **nvp = realloc(S->voices, (size_t)cap * sizeof *nvp);
+                if (!nvp) break;
+                S->voices = nvp;
             }
             S->voices[k] = strndup(de->d_name, l - 3);
             if (S->voices[k]) S->voices[++k] = NULL;
@@ -910,10 +945,10 @@ static int load_voices(srv *S, vox_error *err) {
         if (k > 1) qsort(S->voices, (size_t)k, sizeof *S->voices, cmp_str);
     }
     if (!k)
-        return vox_set_error(
-            err, VOX_ERR_FORMAT,
-            "%s: no voices (tekken.json voice list empty, no voice_embedding/*.pt)",
-            S->cfg.tts_model_dir);
+        return vox_set_error(err, VOX_ERR_FORMAT,
+                             "%s: no voices (params.json voice map and tekken.json voice list "
+                             "empty, no voice_embedding/*.pt)",
+                             S->cfg.tts_model_dir);
     S->default_voice = S->voices[0];
     return VOX_OK;
 }

@@ -1,41 +1,11 @@
-/* srv_util.c - base64 (RFC 4648) and a growing byte buffer with JSON string escaping. */
+/* srv_util.c - base64 encoding (RFC 4648; decoding is vox_b64_decode) and a growing byte buffer
+ * with JSON string escaping. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server.h"
-
-static int b64_val(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-long srv_b64_decode(const char *in, size_t n, unsigned char *out) {
-    /* strip up to two '=' of padding; then the length mod 4 may be 0, 2 or 3 */
-    size_t pad = 0;
-    while (n && in[n - 1] == '=' && pad < 2)
-        n--, pad++;
-    if (n % 4 == 1 || (pad && (n + pad) % 4)) return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)in[i]);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
 
 size_t srv_b64_encode(const void *in, size_t n, char *out) {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

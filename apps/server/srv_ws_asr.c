@@ -30,6 +30,9 @@ enum { P_VLLM, P_MISTRAL };
  * transcribe_stream always sends flush then end: without folding, the flush's silence padding
  * would be decoded twice and the transcript would differ from the same audio as a file). */
 #define FLUSH_HOLD_MS 50
+/* Client audio queued ahead of the model beyond this many seconds pauses reading from the
+ * socket (TCP backpressure) until the backlog is under half of it. */
+#define BACKLOG_PAUSE_SEC 20.0
 enum { ENC_S16, ENC_S32, ENC_F16, ENC_F32, ENC_MULAW, ENC_ALAW };
 static const char *const enc_names[] = {"pcm_s16le", "pcm_s32le", "pcm_f16le",
                                         "pcm_f32le", "pcm_mulaw", "pcm_alaw"};
@@ -175,7 +178,7 @@ static int push_audio(srv_conn *c, const char *b64, size_t n, char *msg, size_t 
     *kind = 0;
     if (grow((void **)&a->bytes, &a->bytes_cap, n / 4 * 3 + 8, 1)) return FAIL(0, "out of memory");
     memcpy(a->bytes, a->carry, (size_t)a->n_carry);
-    long nb = srv_b64_decode(b64, n, a->bytes + a->n_carry);
+    long nb = vox_b64_decode(b64, n, a->bytes + a->n_carry);
     if (nb < 0) return FAIL(0, "audio is not valid base64");
     if (nb == 0) return FAIL(0, "Can't process empty audio.");
     size_t tot = (size_t)nb + (size_t)a->n_carry, bps = (size_t)enc_bytes[a->enc];
@@ -225,6 +228,7 @@ static int push_audio(srv_conn *c, const char *b64, size_t n, char *msg, size_t 
         if (!a->job) return FAIL(e.code == VOX_ERR_UNSUPPORTED ? 2 : 1, "%s", e.msg);
     }
     if (srv_asr_push(a->job, out, nout, &e)) return FAIL(3, "%s", e.msg);
+    if (srv_job_backlog(a->job) > BACKLOG_PAUSE_SEC) srv_conn_rx_pause(c, 1);
     return 0;
 }
 #undef FAIL
@@ -311,6 +315,7 @@ static int mistral_open(srv_conn *c) {
 }
 
 static void job_done(ws_asr *a) {
+    /* (a paused connection is resumed by the next pump: the job is gone) */
     srv_job_close(a->job);
     a->job = NULL;
     a->started = a->ended = a->audio_seen = 0;
@@ -330,6 +335,8 @@ static int apply_flush(srv_conn *c) {
 
 static int asr_pump(srv_conn *c) {
     ws_asr *a = c->state;
+    if (c->rx_paused && (!a || !a->job || srv_job_backlog(a->job) < BACKLOG_PAUSE_SEC / 2))
+        srv_conn_rx_pause(c, 0);
     if (a && a->flush_pending) {
         if (vox_time_now() - a->flush_pending_t >= (FLUSH_HOLD_MS - 1) * 1e-3)
             apply_flush(c);
@@ -385,6 +392,35 @@ static int asr_pump(srv_conn *c) {
     return 0;
 }
 
+/* input_audio_buffer.append (vLLM) / input_audio.append (Mistral): {"audio": base64}. The
+ * error codes per protocol: vLLM invalid_audio / server_busy / processing_error, Mistral
+ * 400 / 503 / 413 (limit) / 500. */
+static int on_append(srv_conn *c, cJSON *root, const char *end_name) {
+    ws_asr *a = c->state;
+    int v = a->proto == P_VLLM;
+    cJSON *au = cJSON_GetObjectItemCaseSensitive(root, "audio");
+    char msg[VOX_ERROR_MSG_LEN];
+    if (!cJSON_IsString(au) || a->ended) {
+        if (a->ended)
+            snprintf(msg, sizeof msg, "audio after %s; wait for transcription.done", end_name);
+        else
+            snprintf(msg, sizeof msg, "the append message needs \"audio\" (a base64 string)");
+        return send_error(c, SRV_ERR_INVALID_AUDIO, "invalid_audio", 400, msg);
+    }
+    if (!v) {
+        a->audio_seen = 1;
+        if (a->flush_pending) apply_flush(c); /* the flush covers the audio before this */
+    }
+    int kind = 0;
+    if (!push_audio(c, au->valuestring, strlen(au->valuestring), msg, sizeof msg, &kind)) return 0;
+    static const srv_err_kind ek[] = {SRV_ERR_INVALID_AUDIO, SRV_ERR_PROCESSING, SRV_ERR_BUSY,
+                                      SRV_ERR_LIMIT};
+    static const char *const vc[] = {"invalid_audio", "processing_error", "server_busy",
+                                     "invalid_audio"};
+    static const int mc[] = {400, 500, 503, 413};
+    return send_error(c, ek[kind], vc[kind], mc[kind], msg);
+}
+
 /* ---- vLLM messages -----------------------------------------------------------------------------
  */
 
@@ -405,29 +441,7 @@ static int vllm_msg(srv_conn *c, cJSON *root, const char *type) {
         a->validated = 1;
         return 0;
     }
-    if (!strcmp(type, "input_audio_buffer.append")) {
-        cJSON *au = cJSON_GetObjectItemCaseSensitive(root, "audio");
-        if (!cJSON_IsString(au))
-            return send_error(c, SRV_ERR_INVALID_AUDIO, "invalid_audio", 0,
-                              "input_audio_buffer.append needs \"audio\" (base64 PCM16)");
-        if (a->ended)
-            return send_error(c, SRV_ERR_INVALID_AUDIO, "invalid_audio", 0,
-                              "audio after commit final:true; wait for transcription.done");
-        char msg[VOX_ERROR_MSG_LEN];
-        int kind = 0;
-        if (push_audio(c, au->valuestring, strlen(au->valuestring), msg, sizeof msg, &kind))
-            return send_error(c,
-                              kind == 2   ? SRV_ERR_BUSY
-                              : kind == 3 ? SRV_ERR_LIMIT
-                              : kind      ? SRV_ERR_PROCESSING
-                                          : SRV_ERR_INVALID_AUDIO,
-                              kind == 2   ? "server_busy"
-                              : kind == 3 ? "invalid_audio"
-                              : kind      ? "processing_error"
-                                          : "invalid_audio",
-                              0, msg);
-        return 0;
-    }
+    if (!strcmp(type, "input_audio_buffer.append")) return on_append(c, root, "commit final:true");
     if (!strcmp(type, "input_audio_buffer.commit")) {
         if (!a->validated)
             return send_error(c, SRV_ERR_MODEL, "model_not_validated", 0,
@@ -523,32 +537,7 @@ static int mistral_msg(srv_conn *c, cJSON *root, const char *type) {
     vox_error e = {0};
     if (!strcmp(type, "session.update"))
         return mistral_update(c, cJSON_GetObjectItemCaseSensitive(root, "session"));
-    if (!strcmp(type, "input_audio.append")) {
-        cJSON *au = cJSON_GetObjectItemCaseSensitive(root, "audio");
-        if (!cJSON_IsString(au))
-            return send_error(c, SRV_ERR_INVALID_AUDIO, "", 400,
-                              "input_audio.append needs \"audio\" (base64 string)");
-        if (a->ended)
-            return send_error(c, SRV_ERR_INVALID_AUDIO, "", 400,
-                              "audio after input_audio.end; wait for transcription.done");
-        char msg[VOX_ERROR_MSG_LEN];
-        int kind = 0;
-        a->audio_seen = 1;
-        if (a->flush_pending) apply_flush(c); /* the flush covers the audio before this */
-        if (push_audio(c, au->valuestring, strlen(au->valuestring), msg, sizeof msg, &kind))
-            return send_error(c,
-                              kind == 2   ? SRV_ERR_BUSY
-                              : kind == 3 ? SRV_ERR_LIMIT
-                              : kind      ? SRV_ERR_PROCESSING
-                                          : SRV_ERR_INVALID_AUDIO,
-                              "",
-                              kind == 2   ? 503
-                              : kind == 3 ? 413
-                              : kind      ? 500
-                                          : 400,
-                              msg);
-        return 0;
-    }
+    if (!strcmp(type, "input_audio.append")) return on_append(c, root, "input_audio.end");
     if (!strcmp(type, "input_audio.flush")) {
         if (!a->job || a->ended || a->flush_pending) return 0; /* nothing to finalize */
         a->flush_pending = 1;
