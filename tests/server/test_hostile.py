@@ -236,12 +236,7 @@ def ws_cases(C):
     kind, m = reply_of(ws)
     T.check("200-byte ping: connection closed", kind in ("close", "eof"), "%s %r" % (kind, m))
     ws.sock.close()
-    ws = C.vllm()
-    ws.send(V.OP_TEXT, b'{"type":"input_audio_buffer.commit"}', mask=False)
-    kind, m = reply_of(ws)
-    T.check("unmasked client frame: connection closed", kind in ("close", "eof"), "%s %r" % (kind, m))
-    ws.sock.close()
-    C.after("control frames / unmasked")
+    C.after("control frames")
 
 
 def slow_and_abrupt(C):
@@ -304,15 +299,8 @@ def slow_and_abrupt(C):
     rst(s)
     C.after("abrupt disconnects")
     # every session of a vanished client is freed: /health's session count goes back to 0
-    deadline, n = time.monotonic() + 10, None
-    while time.monotonic() < deadline:
-        st, _, b = C.srv.http("GET", "/health", timeout=5)
-        h = json.loads(b)
-        n = h.get("sessions", h.get("sessions_in_use"))
-        if n == 0:
-            break
-        time.sleep(0.2)
-    T.check("abrupt disconnects: /health sessions back to 0 within 10 s", n == 0, repr(h))
+    ok, h = V.wait_idle(C.srv, 10)
+    T.check("abrupt disconnects: /health sessions back to 0 within 10 s", ok, repr(h))
 
 
 def http_cases(C):
@@ -391,7 +379,6 @@ def http_cases(C):
     for name, req in (
         ("garbage request line", b"GARBAGE\r\n\r\n"),
         ("binary junk", os.urandom(4000)),
-        ("HTTP/9.9", b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n"),
         ("8 KB URL", b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
         ("64 KB header", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 65536 + b"\r\n\r\n"),
         ("2000 headers", b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n"),
@@ -401,8 +388,6 @@ def http_cases(C):
         ("bad chunked encoding", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n"),
         ("websocket upgrade without a key", b"GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
          b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"),
-        ("websocket version 8", b"GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"),
         ("unknown path", b"GET /no/such/path HTTP/1.1\r\nHost: x\r\n\r\n"),
         ("wrong method on /v1/audio/speech", b"DELETE /v1/audio/speech HTTP/1.1\r\nHost: x\r\n\r\n"),
     ):

@@ -44,6 +44,7 @@ class Checks:
     def check(self, what, ok, detail=""):
         if ok:
             self.passed += 1
+            log("ok   %s" % what)
         else:
             self.failed.append(what)
             log("FAIL: %s%s" % (what, (": " + detail) if detail else ""))
@@ -484,6 +485,26 @@ def mistral_session(port, pcm, model, rate=16000, chunk=3200, timeout=60):
         return last.get("text", ""), deltas, msgs
     finally:
         ws.close()
+
+
+def health_sessions(srv):
+    """(sessions in use, /health JSON): {"status", "sessions": {"in_use", "max"}, ...}."""
+    st, _, b = srv.http("GET", "/health", timeout=5)
+    h = json.loads(b)
+    s = h.get("sessions")
+    return (s.get("in_use") if isinstance(s, dict) else s), h
+
+
+def wait_idle(srv, timeout=15):
+    """Polls /health until no session is in use; (True, json) or (False, last json)."""
+    deadline = time.monotonic() + timeout
+    h = None
+    while time.monotonic() < deadline:
+        n, h = health_sessions(srv)
+        if n == 0:
+            return True, h
+        time.sleep(0.2)
+    return False, h
 
 
 def server_model_name(srv):
