@@ -9,7 +9,7 @@ S-second WAV (a lost or duplicated chunk would shift every later token). Latency
 arrival time minus the send time of the chunk holding the end of the delta's audio (the delta's
 end time on the audio timeline, reported by the server); p50/p95 are printed.
 
-Phase 2: C connect/disconnect cycles (default 1000; 16 at a time): connect, session set-up, half a
+Phase 2: C connect/disconnect cycles (default 1000; 32 at a time): connect, session set-up, half a
 second of audio, then alternately a clean end (done awaited) or an abrupt close. Afterwards the
 server is healthy, /health reports 0 sessions, and VmRSS is within max(16 MB, 10 %) of the baseline
 measured after phase 1 (allocator arenas and the model already warm).
@@ -178,7 +178,7 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--cycles", type=int, default=1000)
-    ap.add_argument("--parallel", type=int, default=16, help="cycles in flight at once")
+    ap.add_argument("--parallel", type=int, default=32, help="cycles in flight at once")
     ap.add_argument("--rss-tolerance-mb", type=float, default=16)
     a = ap.parse_args()
 
