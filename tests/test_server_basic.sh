@@ -3,7 +3,8 @@
 # tests/tools/wsclient.py): /health, /v1/models, /metrics; vLLM /v1/realtime and Mistral
 # realtime round trips whose transcripts and word timings equal vox-transcribe's on the same
 # WAV (16 kHz, and 22.05 kHz resampled by both); protocol errors; limits (message size, max
-# sessions, idle timeout, abrupt disconnect); SIGTERM with a stream in flight exits 0.
+# sessions, idle timeout, abrupt disconnect); 8 concurrent streams each equal the reference;
+# SIGTERM with a stream in flight exits 0.
 set -euo pipefail
 TMP=$(mktemp -d)
 PIDS=()

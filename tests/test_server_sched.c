@@ -1,10 +1,11 @@
 /* test_server_sched.c - the vox-server scheduler through its job API (apps/server/server.h),
- * without the network: a TTS job's PCM events equal vox-tts's output for the same text, voice
- * and seed (within 1.5 LSB of s16, the WAV's rounding); two TTS jobs batched together each
- * equal it (same tolerance: the batched step is the same math per row); --max-sessions refuses
- * the next job with a message naming the option; an ASR job fed in 100 ms pieces ends with a
- * DONE event whose text equals the concatenated TEXT events and vox-transcribe's text; closing
- * jobs mid-stream is clean (ASan build). Models are generated with vox-mkmodel. */
+ * without the network: a TTS job's PCM events equal vox-tts's output for the same text (two
+ * sentence chunks, split by the shared vox_tts_split_text), voice and seed (within 1.5 LSB of s16,
+ * the WAV's rounding); two TTS jobs batched together each equal it (same tolerance: the batched
+ * step is the same math per row); --max-sessions refuses the next job with a message naming the
+ * option; an ASR job fed in 100 ms pieces ends with a DONE event whose text equals the concatenated
+ * TEXT events and vox-transcribe's text; closing jobs mid-stream is clean (ASan build). Models are
+ * generated with vox-mkmodel. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,18 @@ int main(void) {
     if (!mkdtemp(dir)) return 1;
     char cmd[4096], path[4096];
     const char *wav = VOX_SOURCE_DIR "/tests/fixtures/asr/speech.wav";
-    const char *text = "Hello world. This is a test.";
+    /* about 700 bytes = two chunks of vox-tts's 400-byte default: the job must split as vox-tts
+     * does */
+    const char *text = "Hello world. This is a test of a longer text that the server speaks as "
+                       "several sessions, one per chunk of sentences, exactly as vox-tts does. "
+                       "The first chunk ends somewhere in here, after a few sentences of filler "
+                       "words that make it long enough. Another sentence follows; it has a "
+                       "semicolon and a comma, and goes on for a while. Yet another one. And one "
+                       "more, so that the second chunk fills up as well, with words and words and "
+                       "words and words. Is this the third chunk already? Perhaps it is. The end "
+                       "of the text comes here, after about seven hundred bytes of it, which "
+                       "is two chunks in all, each a session with its own seed, spoken in turn "
+                       "and joined into one stream of samples at twenty-four kilohertz.";
     snprintf(
         cmd, sizeof cmd,
         "%s/bin/vox-mkmodel --kind realtime --out %s/asr --seed 11 --enc-window 16 >/dev/null && "

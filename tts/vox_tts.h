@@ -57,6 +57,22 @@ void vox_tts_voice_free(vox_tts_voice *v);
 int vox_tts_prompt(const vox_tekken *tok, const char *text, int n_audio, int32_t **ids,
                    size_t *n_ids, int *audio_pos, vox_error *err);
 
+/* ---- text chunks ---------------------------------------------------------------------- */
+
+/* A long text is spoken as several sessions: split into sentences (ends . ! ? newline and the
+ * CJK / ellipsis marks, before whitespace or the end, closing quotes/brackets kept), packed
+ * greedily into chunks of at most max bytes; a longer sentence is cut at the last , ; : within
+ * max, else a space, else a UTF-8 boundary. Spans are trimmed of whitespace and non-empty. */
+typedef struct {
+    size_t off, len; /* into the text */
+} vox_tts_span;
+typedef struct {
+    vox_tts_span *v; /* malloc'ed; caller frees v */
+    size_t n, cap;
+} vox_tts_text_chunks;
+int vox_tts_split_text(const char *t, size_t n, size_t max, vox_tts_text_chunks *out,
+                       vox_error *err);
+
 /* ---- model ----------------------------------------------------------------------------- */
 
 typedef struct {

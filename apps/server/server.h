@@ -165,7 +165,8 @@ struct srv_route {
     /* WS only: a message grew past --max-message (limit bytes). Queue the route's error event;
      * the core then discards the rest of the message and closes with status 1009. */
     void (*oversize)(srv_conn *c, size_t limit);
-    /* The connection is gone (client closed, error, timeout): free c->state, close jobs. */
+    /* The connection is gone (client closed, error, timeout) or, for HTTP, the response has
+     * been written completely: free c->state, close jobs. Called once per open(). */
     void (*close)(srv_conn *c);
 };
 
@@ -182,7 +183,7 @@ struct srv_conn {
     unsigned char *rx;
     size_t rx_len, rx_cap;
     int rx_binary, rx_skip, http_status_sent, http_chunked, http_done;
-    int close_status, pump_pending, rx_paused;
+    int close_status, pump_pending, rx_paused, body_done;
     int64_t body_len;
     char uri[512];
     srv_conn *next, *prev; /* the core's list of live connections */

@@ -313,9 +313,13 @@ static int write_some(srv_conn *c) {
         return 0;
     }
     if (c->http_status_sent && c->http_done) {
-        if (c->closing) return -1;
-        c->http_done = 2;
-        return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+        /* the response is complete: the request is over (route close() now), the connection
+         * may carry the next one (lws may reuse or clear this memory) */
+        int drop = c->closing || !c->body_done; /* an unread body would be the next request */
+        struct lws *wsi = c->wsi;
+        conn_gone(c);
+        if (drop) return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     if (c->closing == CLOSE_AFTER_FLUSH) {
         lws_close_reason(c->wsi, (enum lws_close_status)(c->close_status ? c->close_status : 1000),
@@ -482,13 +486,15 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
     case LWS_CALLBACK_HTTP: {
         const char *method;
         http_method(wsi, &method);
+        /* keep-alive: the next request on a connection reuses its user memory */
+        if (c->S) conn_gone(c);
         conn_init(S, c, wsi, (const char *)in);
+        c->body_done = strcmp(method, "POST") != 0;
         pthread_mutex_lock(&S->met.mu);
         S->met.http_requests++;
         pthread_mutex_unlock(&S->met.mu);
         const srv_route *r = find_route(method, c->uri, 0);
         if (!r) {
-            c->closing = CLOSE_AFTER_FLUSH;
             if (path_known(c->uri))
                 return srv_http_error(c, 405, "invalid_request_error",
                                       "method not allowed for this path");
@@ -521,6 +527,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         return c->route->data && c->route->data(c, in, len, 1) ? -1 : 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c && c->S) c->body_done = 1;
         if (!c || !c->S || !c->route || c->http_status_sent) return 0;
         return c->route->body_end && c->route->body_end(c) ? -1 : 0;
 

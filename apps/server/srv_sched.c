@@ -21,7 +21,9 @@
 #include "vox_tekken.h"
 
 enum { JOB_ASR = 0, JOB_TTS = 1 };
-#define TTS_DEC_FRAMES 4 /* frames per codec decode call */
+#define TTS_DEC_FRAMES 4    /* frames per codec decode call */
+#define TTS_CHUNK_BYTES 400 /* text per TTS session: vox-tts's --chunk-chars default */
+#define TTS_MAX_FRAMES 1000 /* frames per chunk: vox-tts's --max-frames default */
 
 struct srv_job {
     srv *S;
@@ -56,6 +58,8 @@ struct srv_job {
     vox_tts_session *ts;
     vox_codec_state *cs;
     vox_tts_voice voice;
+    vox_tts_text_chunks chunks; /* sentence chunks of tts_text, spoken in turn (as vox-tts) */
+    size_t chunk;
     int64_t frames;
 };
 
@@ -339,14 +343,26 @@ srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts
             return NULL;
         }
     }
+    vox_tts_text_chunks ch = {0};
+    if (vox_tts_split_text(text, strlen(text), TTS_CHUNK_BYTES, &ch, err)) return NULL;
+    if (!ch.n) {
+        free(ch.v);
+        vox_set_error(err, VOX_ERR_ARG, "empty text (only whitespace)");
+        return NULL;
+    }
     srv_job *j = job_new(S, JOB_TTS, owner, err);
-    if (!j) return NULL;
+    if (!j) {
+        free(ch.v);
+        return NULL;
+    }
+    j->chunks = ch;
     j->tts_text = strdup(text);
     j->tts_voice = strdup(voice && voice[0] ? voice : S->default_voice);
     if (o) j->tts_opts = *o;
     if (!j->tts_text || !j->tts_voice) {
         free(j->tts_text);
         free(j->tts_voice);
+        free(j->chunks.v);
         pthread_mutex_lock(&S->sched->mu);
         S->sched->n_open--;
         pthread_mutex_unlock(&S->sched->mu);
@@ -406,6 +422,7 @@ static void job_free(srv_job *j) {
     srv_buf_free(&j->text);
     free(j->tts_text);
     free(j->tts_voice);
+    free(j->chunks.v);
     free(j);
 }
 
@@ -575,24 +592,31 @@ static void asr_take_input(srv_sched *q, srv_job *j) {
 /* ---- TTS ----------------------------------------------------------------------------------------
  */
 
+/* Start the session of chunk j->chunk: prompt, prefill; the codec state is reset per chunk
+ * (each chunk is its own utterance, as in vox-tts), noise seed = seed + chunk index. */
 static int tts_start(srv_job *j, vox_error *e) {
     srv *S = j->S;
-    const vox_tts_config *tc = vox_tts_model_config(S->tts);
-    if (vox_tts_model_voice(S->tts, S->cfg.tts_model_dir, j->tts_voice, &j->voice, e)) return -1;
+    if (!j->voice.emb &&
+        vox_tts_model_voice(S->tts, S->cfg.tts_model_dir, j->tts_voice, &j->voice, e))
+        return -1;
+    if (!j->cs && !(j->cs = vox_codec_state_new(S->codec, TTS_DEC_FRAMES, e))) return -1;
+    vox_codec_state_reset(j->cs);
+    const vox_tts_span *sp = &j->chunks.v[j->chunk];
+    char *ct = strndup(j->tts_text + sp->off, sp->len);
+    if (!ct) return vox_set_error(e, VOX_ERR_NOMEM, "out of memory");
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (vox_tts_prompt(S->tts_tok, j->tts_text, j->voice.rows, &ids, &n_ids, NULL, e)) return -1;
+    int rc = vox_tts_prompt(S->tts_tok, ct, j->voice.rows, &ids, &n_ids, NULL, e);
+    free(ct);
+    if (rc) return -1;
     vox_tts_session_opts so;
     vox_tts_session_defaults(&so);
     if (j->tts_opts.cfg_alpha > 0) so.cfg_alpha = j->tts_opts.cfg_alpha;
-    so.seed = j->tts_opts.seed;
-    if (j->tts_opts.max_frames > 0) so.max_frames = j->tts_opts.max_frames;
+    so.seed = j->tts_opts.seed + j->chunk;
+    so.max_frames = j->tts_opts.max_frames > 0 ? j->tts_opts.max_frames : TTS_MAX_FRAMES;
     j->ts = vox_tts_session_new(S->tts, ids, n_ids, &j->voice, &so, e);
     free(ids);
-    if (!j->ts) return -1;
-    j->cs = vox_codec_state_new(S->codec, TTS_DEC_FRAMES, e);
-    (void)tc;
-    return j->cs ? 0 : -1;
+    return j->ts ? 0 : -1;
 }
 
 static void tts_pcm_event(srv_job *j, float *pcm, int64_t n) {
@@ -654,6 +678,9 @@ static void tts_step(srv *S, srv_job **jobs, int n, float *pcm, int32_t *codes, 
                 continue;
             }
             tts_pcm_event(j, pcm, np);
+            vox_tts_session_free(j->ts);
+            j->ts = NULL;
+            if (++j->chunk < j->chunks.n) continue; /* next chunk starts on the next pass */
             srv_event ev = {0};
             ev.kind = SRV_EV_DONE;
             ev.completion_tokens = j->frames;

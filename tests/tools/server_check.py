@@ -9,7 +9,8 @@ REF_JSON is `vox-transcribe -f json` of WAV16K (16 kHz mono s16). Checks, each p
 PASS/FAIL: /health, /v1/models, /metrics shapes; a vLLM /v1/realtime round trip (100 ms appends)
 whose transcription.done text equals the reference text and equals the concatenated deltas,
 whose words equal the reference words (text exactly, times within 1 ms); a Mistral-protocol
-round trip with the same audio; protocol errors that keep the session usable. Exit 1 if any
+round trip with the same audio; 8 concurrent streams each equal to the reference; protocol
+errors that keep the session usable. Exit 1 if any
 check fails. --limits: the limit checks (server started with --max-sessions 1
 --max-message 65536 --idle-timeout 2): oversize message, busy refusal, abrupt disconnect,
 idle timeout, Mistral errors. --drain: SIGTERM with a stream in flight."""
@@ -296,6 +297,39 @@ def drain(pcm, pid):
     ws.close()
 
 
+def concurrent(pcm, ref, n=8):
+    """n vLLM streams at once, staggered, each with its own append size: all batched in the
+    scheduler's steps; every transcript must still equal vox-transcribe's."""
+    import threading
+    import time
+    res = {}
+
+    def run(k):
+        time.sleep(0.05 * k)
+        ws = WS(HOST, PORT, "/v1/realtime")
+        recv_json(ws)
+        ws.send_text(json.dumps({"type": "session.update", "model": MODEL}))
+        ws.send_text(json.dumps({"type": "input_audio_buffer.commit"}))
+        step = 3200 + 640 * k
+        for i in range(0, len(pcm), step):
+            ws.send_text(json.dumps({"type": "input_audio_buffer.append",
+                                     "audio": base64.b64encode(pcm[i:i + step]).decode()}))
+            time.sleep(0.01)
+        ws.send_text(json.dumps({"type": "input_audio_buffer.commit", "final": True}))
+        done, _, _, _ = collect(ws)
+        res[k] = norm(done["text"]) if done else None
+        ws.close()
+
+    th = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    same = sum(1 for v in res.values() if v == ref["text"])
+    check("%d concurrent streams (batched) each equal vox-transcribe's text" % n, same == n,
+          "%d of %d equal" % (same, n))
+
+
 def main():
     global PORT, MODEL
     PORT, MODEL = int(sys.argv[1]), sys.argv[2]
@@ -317,6 +351,17 @@ def main():
           [d["id"] for d in m["data"]][0] == MODEL and m["data"][0]["object"] == "model", body)
     st, ct, body = get("/nope")
     check("unknown path -> 404 JSON error", st == 404 and "error" in json.loads(body), body)
+    import http.client
+    hc = http.client.HTTPConnection(HOST, PORT, timeout=10)
+    codes = []
+    for p in ["/health", "/nope", "/v1/models", "/metrics", "/health"]:
+        hc.request("GET", p)
+        r = hc.getresponse()
+        r.read()
+        codes.append(r.status)
+    check("five GETs on one keep-alive connection (one a 404)", codes == [200, 404, 200, 200, 200],
+          str(codes))
+    hc.close()
     rate, pcm = read_pcm(sys.argv[3])
     ref = json.load(open(sys.argv[4]))
     ref["text"] = norm(ref["text"])
@@ -327,6 +372,7 @@ def main():
         ref2 = json.load(open(sys.argv[6]))
         ref2["text"] = norm(ref2["text"])
         mistral_roundtrip(pcm2, rate2, ref2, " %d Hz" % rate2)
+    concurrent(pcm, ref)
     st, ct, body = get("/metrics")
     met = {}
     for line in body.splitlines():
