@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# vox-server's HTTP endpoints (apps/server/srv_http.c) on tiny models, driven by
+# tests/tools/srvhttp_check.py (stdlib only): transcriptions of a WAV and an mp3 equal
+# vox-transcribe's text, srt/vtt pass check_subs.py, verbose_json words; speech in every format
+# holds the samples vox-tts makes for the same text (frames x samples per frame); errors; the
+# streaming-TTS WebSocket; GET /; a server without --tts-model answers the TTS endpoints 404.
+set -uo pipefail
+TMP=$(mktemp -d)
+SPID=
+cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+for t in python3 ffmpeg ffprobe espeak-ng; do
+    command -v $t >/dev/null || { echo "SKIP: $t not found"; exit 77; }
+done
+B=$VOX_BIN
+CHECK="$VOX_SOURCE_DIR/tests/tools/srvhttp_check.py"
+"$B/vox-mkmodel" --kind realtime --out "$TMP/asr" --seed 7 >/dev/null || exit 1
+"$B/vox-mkmodel" --kind tts --out "$TMP/tts" >/dev/null || exit 1
+espeak-ng -v en-us -s 170 -w "$TMP/speech.wav" "Hello world. This is a test of the server." || exit 1
+ffmpeg -nostdin -loglevel error -i "$TMP/speech.wav" -c:a libmp3lame -b:a 64k "$TMP/speech.mp3" || exit 1
+"$B/vox-transcribe" -m "$TMP/asr" --device cpu "$TMP/speech.wav" >"$TMP/ref.txt" || exit 1
+"$B/vox-transcribe" -m "$TMP/asr" --device cpu "$TMP/speech.mp3" >"$TMP/ref_mp3.txt" || exit 1
+python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(w.getnframes()/w.getframerate())" \
+    "$TMP/speech.wav" >"$TMP/dur.txt"
+"$B/vox-tts" -m "$TMP/tts" --device cpu -v --voice casual_male -o - \
+    "Hello there. How are you today?" >"$TMP/tts.raw" 2>"$TMP/tts.log" || { cat "$TMP/tts.log"; exit 1; }
+
+. "$VOX_SOURCE_DIR/tests/tools/vox_server.sh"
+start() { local log=$1; shift; vox_server_start "$log" -m "$TMP/asr" --device cpu "$@"; }
+fail=0
+start "$TMP/s1.log" --tts-model "$TMP/tts"
+python3 "$CHECK" "$PORT" "$TMP" || fail=1
+kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM"; fail=1; }
+start "$TMP/s2.log"
+python3 "$CHECK" "$PORT" --no-tts || fail=1
+kill -TERM "$SPID"; wait "$SPID"
+SPID=
+echo "test_server_http: $([ $fail = 0 ] && echo ok || echo FAILED)"
+exit $fail
