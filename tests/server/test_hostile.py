@@ -409,6 +409,7 @@ def main():
     wav = V.make_speech(tmp, "Testing one two three.", "probe")
     pcm, rate = V.wav_pcm(wav)
     want = V.norm(V.transcribe(asr, wav))
+    T.check("the probe's reference transcript is not empty", len(want) > 5)
     srv = V.Server(tmp, asr, tts).start()
     try:
         C = Case(srv, pcm, want, V.server_model_name(srv))

@@ -195,6 +195,7 @@ def main():
         w.setframerate(RATE)
         w.writeframes(long_pcm)
     want = V.norm(V.transcribe(asr, long_wav))
+    T.check("the reference transcript is not empty", len(want) > 10)
     srv = V.Server(tmp, asr, None, ["--max-sessions", str(max(a.clients, a.parallel) + 8)]).start()
     try:
         model = V.server_model_name(srv)
