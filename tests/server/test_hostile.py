@@ -255,12 +255,31 @@ def slow_and_abrupt(C):
                        "response_format": "pcm"}).encode()
     s.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    # and a pipelining HTTP client: 20000 GET /metrics in one stream, no response ever read
+    # (about 40 MB of responses; the server must stop reading it, not queue them)
+    p = socket.socket()
+    p.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    p.settimeout(REPLY_S)
+    p.connect(("127.0.0.1", C.srv.port))
+    p.setblocking(False)
+    reqs, off, t_end = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 20000, 0, time.monotonic() + 3
+    while off < len(reqs) and time.monotonic() < t_end:
+        try:
+            off += p.send(reqs[off:off + 65536])
+        except BlockingIOError:
+            time.sleep(0.05)
+    V.log("pipelining client: %d of %d request bytes accepted before the server stopped reading"
+          % (off, len(reqs)))
+    rss_slow = C.srv.rss_kb()
     time.sleep(2)
     t0 = time.monotonic()
     C.after("slow clients (while they stall)")
     T.check("slow clients: other sessions served while they stall (%.1f s)" % (time.monotonic() - t0),
             time.monotonic() - t0 < 30)
+    grow = (C.srv.rss_kb() - rss_slow) / 1024
+    T.check("slow clients: server RSS grew < 32 MB while they stalled (%.1f MB)" % grow, grow < 32)
     s.close()
+    p.close()
     ws.sock.close()
     C.after("slow clients gone")
 
