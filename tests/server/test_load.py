@@ -168,6 +168,20 @@ async def cycles(port, model, pcm, n, par):
     return errs
 
 
+def metrics(srv):
+    """Unlabelled samples of GET /metrics (Prometheus text) as {name: float}."""
+    st, _, b = srv.http("GET", "/metrics", timeout=10)
+    out = {}
+    for line in b.decode().splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            k, _, v = line.partition(" ")
+            try:
+                out[k] = float(v.split()[0])
+            except (ValueError, IndexError):
+                pass
+    return out
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
@@ -240,6 +254,15 @@ def main():
               % (wall1, len(lat), pct(lat, 50), pct(lat, 95), max(lat) if lat else float("nan"),
                  pct(fin, 50), max(fin) if fin else float("nan"), n_err, lost))
         T.check("latency figures measured", len(lat) > 0)
+        m = metrics(srv)
+        total = sum(r["sent"] for r in res) / 2 / RATE
+        ain = m.get("vox_audio_in_seconds_total")
+        T.check("/metrics vox_audio_in_seconds_total (%s) equals all audio sent (%.3f s) within 10 ms"
+                % (ain, total), ain is not None and abs(ain - total) < 0.01)
+        n, sm = m.get("vox_asr_step_seconds_count"), m.get("vox_asr_step_seconds_sum")
+        if n and sm is not None:
+            V.log("phase 1: %d batched ASR steps, mean %.2f ms, %.0f s of step time in %.0f s wall"
+                  % (n, 1000 * sm / n, sm, wall1))
         ok, h = V.wait_idle(srv)
         T.check("phase 1: /health sessions back to 0", ok, repr(h))
         ok, why = srv.healthy()
