@@ -20,7 +20,6 @@ import asyncio
 import os
 import sys
 import time
-import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import voxsrv as V  # noqa: E402
@@ -203,11 +202,7 @@ def main():
     nbytes = int(a.seconds * RATE) * 2
     long_pcm = (pcm * (nbytes // len(pcm) + 1))[:nbytes]
     long_wav = os.path.join(tmp, "long.wav")
-    with wave.open(long_wav, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(long_pcm)
+    V.write_wav(long_wav, long_pcm, RATE)
     want = V.norm(V.transcribe(asr, long_wav))
     T.check("the reference transcript is not empty", len(want) > 10)
     srv = V.Server(tmp, asr, None, ["--max-sessions", str(max(a.clients, a.parallel) + 8)]).start()

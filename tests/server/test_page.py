@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import voxsrv as V  # noqa: E402
@@ -207,11 +206,7 @@ def main():
             V.log("sent audio vs fake-mic file: correlation %.3f at offset %s samples" % (c, off))
             T.check("the page's audio is the fake-mic file (correlation > 0.9)", c > 0.9, "%.3f" % c)
         sent_wav = os.path.join(tmp, "sent.wav")
-        with wave.open(sent_wav, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(pcm)
+        V.write_wav(sent_wav, pcm, rate)
         want = V.norm(V.transcribe(asr, sent_wav)) if pcm else None
         T.check("final transcript on the page equals vox-transcribe on the audio the page sent",
                 want is not None and V.norm(final) == want, "%r vs %r" % (final[:80], (want or "")[:80]))

@@ -92,6 +92,16 @@ def wav_pcm(path):
         return w.readframes(w.getnframes()), w.getframerate()
 
 
+def write_wav(path, pcm, rate=16000):
+    """s16le mono bytes to a WAV file."""
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return path
+
+
 def transcribe(model, path, fmt="txt", extra=()):
     """vox-transcribe's output on the file: the independent expectation for every server test."""
     r = run([os.path.join(BIN, "vox-transcribe"), "-m", model, "--device", "cpu", "-f", fmt, *extra, path])
@@ -460,28 +470,6 @@ def vllm_session(port, pcm, model, chunk=3200, timeout=60):
         if last["type"] == "error":
             raise Fail("vllm: error %r" % last)
         deltas = "".join(m.get("delta", "") for m in msgs if m.get("type") == "transcription.delta")
-        return last.get("text", ""), deltas, msgs
-    finally:
-        ws.close()
-
-
-def mistral_session(port, pcm, model, rate=16000, chunk=3200, timeout=60):
-    """Mistral /v1/audio/transcriptions/realtime: session.update, appends, flush, end -> done."""
-    ws = WS(port, "/v1/audio/transcriptions/realtime?model=" + model, timeout=timeout)
-    try:
-        first = ws.recv_json(timeout)
-        if first.get("type") != "session.created":
-            raise Fail("mistral: first event %r" % first)
-        ws.send_json({"type": "session.update",
-                      "session": {"audio_format": {"encoding": "pcm_s16le", "sample_rate": rate}}})
-        for i in range(0, len(pcm), chunk):
-            ws.send_json({"type": "input_audio.append", "audio": b64(pcm[i:i + chunk])})
-        ws.send_json({"type": "input_audio.flush"})
-        ws.send_json({"type": "input_audio.end"})
-        msgs, last = ws.recv_until({"transcription.done", "error"}, timeout)
-        if last["type"] == "error":
-            raise Fail("mistral: error %r" % last)
-        deltas = "".join(m.get("text", "") for m in msgs if m.get("type") == "transcription.text.delta")
         return last.get("text", ""), deltas, msgs
     finally:
         ws.close()
