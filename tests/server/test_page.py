@@ -146,7 +146,8 @@ def main():
            "--use-file-for-fake-audio-capture=" + micwav, "--autoplay-policy=no-user-gesture-required",
            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=%d" % cport, "about:blank"]
     clog = open(os.path.join(tmp, "chromium.log"), "wb")
-    br = subprocess.Popen(cmd, stdout=clog, stderr=clog, stdin=subprocess.DEVNULL, start_new_session=True)
+    br = subprocess.Popen(cmd, stdout=clog, stderr=clog, stdin=subprocess.DEVNULL,
+                          start_new_session=True, preexec_fn=V.die_with_parent)
     try:
         deadline, pages = time.monotonic() + 30, None
         while time.monotonic() < deadline:

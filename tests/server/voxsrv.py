@@ -8,6 +8,7 @@ page tests need nothing from PyPI. Every network call has a timeout.
 
 import asyncio
 import base64
+import ctypes
 import hashlib
 import http.client
 import json
@@ -114,6 +115,13 @@ def norm(text):
 
 # ---- the server process ------------------------------------------------------------------
 
+def die_with_parent():
+    """In a child before exec: SIGKILL it when the test process dies (a ctest timeout kills the
+    test with SIGKILL; no server or browser may outlive it)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -140,7 +148,8 @@ class Server:
             cmd += ["--tts-model", self.tts]
         cmd += self.args
         self.logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf, stdin=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
