@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     vox_decode_global_init(cfg.verbose);
-    lws_set_log_level(cfg.verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
+    /* lws's own lines only with -v until it listens (a busy port is our one line) */
+    lws_set_log_level(cfg.verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : 0, NULL);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -151,6 +152,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", e.msg);
         return 1;
     }
+    if (!cfg.verbose) lws_set_log_level(LLL_ERR, NULL);
     const srv_config *c = srv_cfg(S);
     fprintf(stderr, PROG ": listening on http://%s:%d (ws on the same port); ASR model '%s' (%s)",
             c->host, srv_bound_port(S), c->served_name, c->model_dir);

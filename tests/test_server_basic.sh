@@ -2,8 +2,8 @@
 # vox-server on a tiny model, driven by tests/tools/server_check.py (stdlib-only WebSocket client
 # tests/tools/wsclient.py): /health, /v1/models, /metrics; vLLM /v1/realtime and Mistral
 # realtime round trips whose transcripts and word timings equal vox-transcribe's on the same
-# WAV (16 kHz, and 22.05 kHz resampled by both); protocol errors; limits (message size, max
-# sessions, idle timeout, abrupt disconnect); 8 concurrent streams each equal the reference;
+# WAV (16 kHz, and 22.05 kHz resampled by both); protocol errors; limits (a 50 MB message, max
+# sessions, audio length, idle timeout, abrupt disconnect, a client that never reads); 8 concurrent streams each equal the reference;
 # SIGTERM with a stream in flight exits 0.
 set -euo pipefail
 TMP=$(mktemp -d)
@@ -40,17 +40,20 @@ grep -q "required" "$TMP/e1" || { echo "FAIL: missing -m message"; fail=1; }
 
 start "$TMP/s1.log"
 python3 "$CHECK" "$PORT" m "$WAV" "$TMP/ref.json" "$TMP/s22.wav" "$TMP/ref22.json" || fail=1
-kill -TERM "$SPID"; wait "$SPID" && rc=0 || rc=$?
+kill -TERM "$SPID" || echo "FAIL: the server is gone"; wait "$SPID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM (idle)"; fail=1; }
 
-start "$TMP/s2.log" --max-sessions 1 --max-message 65536 --idle-timeout 2
+start "$TMP/s2.log" --max-sessions 1 --max-message 65536 --idle-timeout 2 --max-audio-seconds 2 \
+    --max-out-queue 65536
 python3 "$CHECK" "$PORT" m --limits "$WAV" || fail=1
-kill -TERM "$SPID"; wait "$SPID" || true
+kill -TERM "$SPID" || echo "FAIL: the server is gone"; wait "$SPID" && rc=0 || rc=$?
+[ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM (after the limit checks)"; cat "$TMP/s2.log"; fail=1; }
 
 start "$TMP/s3.log" --grace 20
 python3 "$CHECK" "$PORT" m --drain "$WAV" "$SPID" || fail=1
 wait "$SPID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM with a stream in flight"; fail=1; }
 grep -q "stopping: 1 session" "$TMP/s3.log" || { echo "FAIL: drain line"; cat "$TMP/s3.log"; fail=1; }
+if [ $fail != 0 ]; then for l in "$TMP"/s*.log; do echo "== $l"; cat "$l"; done; fi
 echo "test_server_basic: $([ $fail = 0 ] && echo ok || echo FAILED)"
 exit $fail

@@ -69,10 +69,8 @@ static int send_buf(srv_conn *c, srv_buf *b) {
 
 /* vLLM: {"type":"error","error":msg,"code":code}; Mistral: {"type":"error","error":{"message",
  * "code": int}} (codes follow HTTP: 400 bad input, 404 model, 413 too large, 500, 503). */
-static int send_error(srv_conn *c, srv_err_kind kind, const char *vcode, int mcode,
-                      const char *msg) {
+static int send_error_uncounted(srv_conn *c, const char *vcode, int mcode, const char *msg) {
     ws_asr *a = c->state;
-    srv_count_error(c->S, kind);
     srv_buf b = {0};
     SRV_BUF_LIT(&b, "{\"type\":\"error\",\"error\":");
     if (a->proto == P_VLLM) {
@@ -86,6 +84,12 @@ static int send_error(srv_conn *c, srv_err_kind kind, const char *vcode, int mco
         srv_buf_printf(&b, ",\"code\":%d}}", mcode);
     }
     return send_buf(c, &b);
+}
+
+static int send_error(srv_conn *c, srv_err_kind kind, const char *vcode, int mcode,
+                      const char *msg) {
+    srv_count_error(c->S, kind);
+    return send_error_uncounted(c, vcode, mcode, msg);
 }
 
 static void session_json(srv_conn *c, srv_buf *b, const char *type) {
@@ -585,21 +589,8 @@ static int asr_data(srv_conn *c, const void *p, size_t n, int binary) {
 static void asr_oversize(srv_conn *c, size_t limit) {
     char m[160];
     snprintf(m, sizeof m, "message larger than the limit of %zu bytes (--max-message)", limit);
-    ws_asr *a = c->state;
-    if (a) {
-        /* counted by the core as a limit error; send without counting twice */
-        srv_buf b = {0};
-        if (a->proto == P_VLLM) {
-            SRV_BUF_LIT(&b, "{\"type\":\"error\",\"error\":");
-            srv_buf_json_str(&b, m, strlen(m));
-            SRV_BUF_LIT(&b, ",\"code\":\"invalid_audio\"}");
-        } else {
-            SRV_BUF_LIT(&b, "{\"type\":\"error\",\"error\":{\"message\":");
-            srv_buf_json_str(&b, m, strlen(m));
-            SRV_BUF_LIT(&b, ",\"code\":413}}");
-        }
-        send_buf(c, &b);
-    }
+    /* the core counts it as a limit error */
+    if (c->state) send_error_uncounted(c, "invalid_audio", 413, m);
 }
 
 static void asr_close(srv_conn *c) {

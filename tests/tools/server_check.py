@@ -12,7 +12,8 @@ whose words equal the reference words (text exactly, times within 1 ms); a Mistr
 round trip with the same audio; 8 concurrent streams each equal to the reference; protocol
 errors that keep the session usable. Exit 1 if any
 check fails. --limits: the limit checks (server started with --max-sessions 1
---max-message 65536 --idle-timeout 2): oversize message, busy refusal, abrupt disconnect,
+--max-message 65536 --idle-timeout 2 --max-audio-seconds 2
+--max-out-queue 65536): oversize message, busy refusal, abrupt disconnect,
 idle timeout, Mistral errors. --drain: SIGTERM with a stream in flight."""
 import base64
 import json
@@ -179,14 +180,15 @@ def mistral_roundtrip(pcm, rate, ref, tag):
 
 
 def limits(pcm):
-    """Against a server started with --max-sessions 1 --max-message 65536 --idle-timeout 2."""
+    """Against a server started with --max-sessions 1 --max-message 65536 --idle-timeout 2
+    --max-audio-seconds 2 --max-out-queue 65536."""
     import socket
     import time
     # a message over --max-message: error event, then close 1009, without the server keeping it
     ws = WS(HOST, PORT, "/v1/realtime")
     recv_json(ws)
-    big = json.dumps({"type": "input_audio_buffer.append",
-                      "audio": base64.b64encode(b"\0" * 3000000).decode()})
+    big = b'{"type":"input_audio_buffer.append","audio":"' + b"A" * (50 << 20) + b'"}'
+
     try:
         ws.send_text(big)
     except OSError:
@@ -202,7 +204,7 @@ def limits(pcm):
         got.append(r)
         if r[0] == "close":
             break
-    check("4 MB message -> error event then close 1009",
+    check("50 MB message -> error event then close 1009",
           any(k == "text" and json.loads(v)["type"] == "error" for k, v in got) and
           got[-1][0] == "close" and got[-1][1][0] == 1009, str(got)[:200])
     ws.close()
@@ -211,7 +213,10 @@ def limits(pcm):
     recv_json(a)
     a.send_text(json.dumps({"type": "input_audio_buffer.append",
                             "audio": base64.b64encode(pcm[:3200]).decode()}))
-    time.sleep(0.3)
+    for _ in range(100):  # until the server has opened the job
+        if json.loads(get("/health")[2])["sessions"]["in_use"] == 1:
+            break
+        time.sleep(0.05)
     b = WS(HOST, PORT, "/v1/realtime")
     ev = recv_json(b, 5)
     r = b.recv(timeout=5)
@@ -261,6 +266,32 @@ def limits(pcm):
           ev and ev["type"] == "session.updated" and
           ev["session"]["target_streaming_delay_ms"] == 480, str(ev))
     e.close()
+    # a client that never reads while its messages keep producing output (one error event per
+    # invalid message): dropped once --max-out-queue (64 KiB) is queued, the server unharmed
+    g = WS(HOST, PORT, "/v1/realtime")
+    g.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sent = 0
+    try:
+        for _ in range(400000):
+            g.send_text("x")
+            sent += 1
+    except OSError:
+        pass
+    g.sock.close()
+    met = get("/metrics")[2]
+    check("a client that never reads is dropped at --max-out-queue (slow_client counted)",
+          sent < 400000 and 'vox_errors_total{kind="slow_client"} 1' in met,
+          "sent %d messages" % sent)
+    # --max-audio-seconds 2: the 3.4 s clip is refused past 2 s with a message naming the option
+    f = WS(HOST, PORT, "/v1/realtime")
+    recv_json(f)
+    for i in range(0, len(pcm), 3200):
+        f.send_text(json.dumps({"type": "input_audio_buffer.append",
+                                "audio": base64.b64encode(pcm[i:i + 3200]).decode()}))
+    ev = recv_json(f, 5)
+    check("audio past --max-audio-seconds -> error naming the option",
+          ev and ev["type"] == "error" and "--max-audio-seconds" in ev["error"], str(ev))
+    f.close()
 
 
 def drain(pcm, pid):
