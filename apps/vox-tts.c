@@ -1,17 +1,17 @@
 /* vox-tts - text to speech with a Voxtral TTS model directory (params.json,
  * consolidated.safetensors, tekken.json, voice_embedding/<name>.pt).
  *
- * Text from the arguments, -f FILE or stdin; split into chunks at sentence ends (. ! ? before
- * whitespace or the end, … and the full-width 。！？ anywhere, newlines), sentences packed up to --chunk-chars bytes, over-long
- * sentences cut at a comma/semicolon/colon, else a space, else a UTF-8 boundary. Each chunk is
- * one tts session (prompt + prefill + frames); each frame's codes are decoded through the codec
- * as it arrives and the PCM goes out at once through vox_audio_stream (audio/): WAV, FLAC,
- * MP3, Ogg Vorbis, Opus with the settings of vox_audio_write, headers patched at the end (the
- * file is seekable), raw s16le on stdout (-o -), and --play (PortAudio).
+ * Text from the arguments, -f FILE or stdin; split into chunks of at most --chunk-chars bytes
+ * by vox_tts_split_text (sentence ends, then clause marks, spaces, UTF-8 boundaries; the rules
+ * are in vox_tts.h); voices listed by vox_tts_list_voices; --ref AUDIO through
+ * vox_tts_voice_from_file (codec encoder). Each chunk is one tts session (prompt + prefill +
+ * frames); each frame's codes are decoded through the codec as it arrives and the PCM goes out
+ * at once through vox_audio_stream (audio/): WAV, FLAC, MP3, Ogg Vorbis, Opus with the
+ * settings of vox_audio_write, headers patched at the end (the file is seekable), raw s16le on
+ * stdout (-o -), and --play (PortAudio).
  * Exit: 0 ok, 1 runtime failure (model, voice file, output), 2 usage, 130 interrupted (SIGINT:
  * the audio made so far is written). Diagnostics on stderr. */
 #define _POSIX_C_SOURCE 200809L
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -29,6 +29,7 @@
 #include "vox_audio_write.h"
 #include "vox_backend.h"
 #include "vox_codec.h"
+#include "vox_decode.h"
 #include "vox_pa.h"
 #include "vox_params.h"
 #include "vox_safetensors.h"
@@ -57,8 +58,8 @@ static void usage(FILE *f) {
             "  --voice NAME          preset voice (default: the first voice of params.json)\n"
             "  --list-voices         print the voice names (and language prefix) and exit\n"
             "  --voice-file F        voice embedding from a .pt or .safetensors file\n"
-            "  --ref WAV             clone a voice from reference audio (needs codec encoder\n"
-            "                        weights; the released checkpoint has none)\n"
+            "  --ref AUDIO           clone a voice from reference audio (any format/rate; needs\n"
+            "                        codec encoder weights; the released checkpoint has none)\n"
             "  --seed N              flow-matching noise seed (default 0; chunk i uses N + i)\n"
             "  --cfg A               classifier-free guidance alpha (default 1.2)\n"
             "  --steps N             flow-matching Euler steps (default: params.json, else 7)\n"
@@ -98,88 +99,6 @@ static char *read_stream(FILE *f, size_t *len) {
     b[n] = 0;
     *len = n;
     return b;
-}
-
-/* ---- voices from params.json ------------------------------------------------------------- */
-
-typedef struct {
-    char **name; /* ordered by their params.json index */
-    int n;
-} voice_list;
-
-static void voices_free(voice_list *v) {
-    for (int i = 0; i < v->n; i++) free(v->name[i]);
-    free(v->name);
-    v->name = NULL;
-    v->n = 0;
-}
-
-static int cmp_voice_idx(const void *a, const void *b) {
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    return x->valuedouble < y->valuedouble ? -1 : x->valuedouble > y->valuedouble;
-}
-
-/* Reads params.json: fails for a non-TTS model; voices from multimodal.audio_tokenizer_args.voice
- * (name -> index), else from tekken.json's list (filled by the caller). */
-static int read_params(const char *dir, voice_list *vl, char *msg, size_t msz) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/params.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(msg, msz, "%s: cannot open: %s", path, strerror(errno));
-        return 1;
-    }
-    size_t len = 0;
-    char *js = read_stream(f, &len);
-    fclose(f);
-    cJSON *root = js ? cJSON_Parse(js) : NULL;
-    free(js);
-    if (!root) {
-        snprintf(msg, msz, "%s: not valid JSON", path);
-        return 1;
-    }
-    cJSON *mm = cJSON_GetObjectItemCaseSensitive(root, "multimodal");
-    int asr = cJSON_GetObjectItemCaseSensitive(mm, "whisper_model_args") != NULL;
-    int tts = cJSON_GetObjectItemCaseSensitive(mm, "audio_model_args") != NULL;
-    if (!tts) {
-        snprintf(msg, msz, "%s: %s, not a Voxtral TTS model (no multimodal.audio_model_args)%s",
-                 dir, asr ? "a Voxtral Realtime (ASR) model" : "unknown model kind",
-                 asr ? "; use vox-transcribe" : "");
-        cJSON_Delete(root);
-        return 2;
-    }
-    cJSON *at = cJSON_GetObjectItemCaseSensitive(mm, "audio_tokenizer_args");
-    cJSON *vm = cJSON_GetObjectItemCaseSensitive(at, "voice");
-    int nv = cJSON_IsObject(vm) ? cJSON_GetArraySize(vm) : 0;
-    if (nv > 0) {
-        cJSON **items = calloc((size_t)nv, sizeof *items);
-        vl->name = calloc((size_t)nv, sizeof *vl->name);
-        int k = 0;
-        if (items && vl->name) {
-            for (cJSON *it = vm->child; it && k < nv; it = it->next)
-                if (cJSON_IsNumber(it) && it->string) items[k++] = it;
-            qsort(items, (size_t)k, sizeof *items, cmp_voice_idx);
-            for (int i = 0; i < k; i++) {
-                vl->name[i] = strdup(items[i]->string);
-                if (vl->name[i]) vl->n++;
-            }
-        }
-        free(items);
-    }
-    cJSON_Delete(root);
-    return 0;
-}
-
-/* "pt_male" -> "pt": a two-letter lowercase prefix before '_' (else NULL). */
-static int voice_lang(const char *name, char lang[3]) {
-    if (strlen(name) > 3 && name[2] == '_' && name[0] >= 'a' && name[0] <= 'z' && name[1] >= 'a' &&
-        name[1] <= 'z') {
-        lang[0] = name[0];
-        lang[1] = name[1];
-        lang[2] = 0;
-        return 1;
-    }
-    return 0;
 }
 
 /* ---- output ------------------------------------------------------------------------------- */
@@ -308,35 +227,24 @@ int main(int argc, char **argv) {
     }
 
     /* model kind and voices (no weights needed) */
-    voice_list vl = {0};
-    char msg[8192];
-    int prc = read_params(model, &vl, msg, sizeof msg);
-    if (prc) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        free(words);
-        return prc;
-    }
     vox_error e = {0};
     char path[4096];
     snprintf(path, sizeof path, "%s/tekken.json", model);
-    vox_tekken *tok = vox_tekken_load(path, &e);
-    if (!tok) {
-        fprintf(stderr, PROG ": %s\n", e.msg);
-        voices_free(&vl);
+    vox_tts_voice_list vl = {0};
+    vox_tekken *tok = NULL;
+    int prc = vox_tts_list_voices(model, NULL, &vl, &e);
+    if (!prc && !(tok = vox_tekken_load(path, &e))) prc = e.code ? e.code : 1;
+    if (prc) {
+        int asr = prc == VOX_ERR_UNSUPPORTED && strstr(e.msg, "(ASR)");
+        fprintf(stderr, PROG ": %s%s\n", e.msg, asr ? "; use vox-transcribe" : "");
+        vox_tts_voice_list_free(&vl);
         free(words);
-        return 1;
-    }
-    if (vl.n == 0) { /* no params voice map: tekken.json's voice list */
-        int n = vox_tekken_audio_config(tok)->n_voices;
-        vl.name = calloc((size_t)(n > 0 ? n : 1), sizeof *vl.name);
-        for (int i = 0; vl.name && i < n; i++) {
-            vl.name[i] = strdup(vox_tekken_voice_name(tok, i));
-            if (vl.name[i]) vl.n++;
-        }
+        return prc == VOX_ERR_UNSUPPORTED ? 2 : 1;
     }
     int status = 0;
     char *text = NULL;
-    vox_tts_text_chunks chunks = {0};
+    vox_tts_span *chunks = NULL;
+    size_t n_chunks = 0;
     vox_backend *be = NULL;
     vox_tts_model *tm = NULL;
     vox_params *pp = NULL;
@@ -352,9 +260,8 @@ int main(int argc, char **argv) {
 
     if (list) {
         for (int i = 0; i < vl.n; i++) {
-            char lang[3];
-            if (voice_lang(vl.name[i], lang)) printf("%s\t%s\n", vl.name[i], lang);
-            else printf("%s\n", vl.name[i]);
+            if (vl.v[i].lang[0]) printf("%s\t%s\n", vl.v[i].name, vl.v[i].lang);
+            else printf("%s\n", vl.v[i].name);
         }
         goto done;
     }
@@ -365,14 +272,14 @@ int main(int argc, char **argv) {
             status = 2;
             goto done;
         }
-        voice = vl.name[0];
+        voice = vl.v[0].name;
     }
     if (voice) {
         int found = 0;
-        for (int i = 0; i < vl.n && !found; i++) found = !strcmp(vl.name[i], voice);
+        for (int i = 0; i < vl.n && !found; i++) found = !strcmp(vl.v[i].name, voice);
         if (!found) {
             fprintf(stderr, PROG ": unknown voice '%s' (voices:", voice);
-            for (int i = 0; i < vl.n; i++) fprintf(stderr, "%s %s", i ? "," : "", vl.name[i]);
+            for (int i = 0; i < vl.n; i++) fprintf(stderr, "%s %s", i ? "," : "", vl.v[i].name);
             fprintf(stderr, ")\n");
             status = 2;
             goto done;
@@ -412,12 +319,12 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < tlen; i++)
         if (!text[i]) text[i] = ' ';
-    if (vox_tts_split_text(text, tlen, (size_t)chunk_chars, &chunks, &e)) {
+    if (vox_tts_split_text(text, tlen, (size_t)chunk_chars, &chunks, &n_chunks, &e)) {
         fprintf(stderr, PROG ": %s\n", e.msg);
         status = 1;
         goto done;
     }
-    if (chunks.n == 0) {
+    if (n_chunks == 0) {
         fprintf(stderr, PROG ": empty text (give TEXT, -f FILE or text on stdin)\n");
         status = 2;
         goto done;
@@ -491,13 +398,6 @@ int main(int argc, char **argv) {
         goto done;
     }
     const vox_tts_config *tc = vox_tts_model_config(tm);
-    if (steps && steps != tc->n_steps) {
-        fprintf(stderr, PROG ": --steps %ld: this build cannot change the flow-matching step "
-                        "count (the model's %d steps are fixed at load; tts/ has no per-session "
-                        "setting)\n", steps, tc->n_steps);
-        status = 2;
-        goto done;
-    }
     snprintf(path, sizeof path, "%s/params.json", model);
     pp = vox_params_load(path, &e);
     snprintf(path, sizeof path, "%s/consolidated.safetensors", model);
@@ -513,20 +413,26 @@ int main(int argc, char **argv) {
     if (verbose)
         fprintf(stderr, PROG ": model loaded in %.2f s (dim %d, %d layers, %d FM steps, %d Hz, "
                         "%d samples per frame)\n", vox_time_now() - t0, tc->dim, tc->n_layers,
-                tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
+                steps ? (int)steps : tc->n_steps, cc->sampling_rate, cc->samples_per_frame);
     if (ref) {
-        if (!vox_codec_has_encoder(cm))
+        if (!vox_codec_has_encoder(cm)) {
             fprintf(stderr, PROG ": --ref: this checkpoint has no codec encoder weights, so it "
                             "cannot clone a voice from audio; use --voice NAME (list with "
                             "--list-voices)\n");
-        else
-            fprintf(stderr, PROG ": --ref: this build cannot yet turn reference audio into a "
-                            "voice (tts/ has no codes-to-voice-embedding entry point); use "
-                            "--voice NAME (list with --list-voices)\n");
-        status = 2;
-        goto done;
-    }
-    if (voice_file) {
+            status = 2;
+            goto done;
+        }
+        double tr = vox_time_now();
+        vox_decode_global_init(verbose);
+        if (vox_tts_voice_from_file(tm, cm, ref, &tv, &e)) {
+            fprintf(stderr, PROG ": --ref: %s\n", e.msg);
+            status = 1;
+            goto done;
+        }
+        if (verbose)
+            fprintf(stderr, PROG ": voice from %s: %d rows (%d encoded frames + EOA) in %.2f s\n",
+                    ref, tv.rows, tv.rows - 1, vox_time_now() - tr);
+    } else if (voice_file) {
         if (vox_tts_voice_load(voice_file, tc->dim, &tv, &e)) {
             fprintf(stderr, PROG ": %s\n", e.msg);
             status = 1;
@@ -573,8 +479,8 @@ int main(int argc, char **argv) {
     }
     long long total_frames = 0;
     double tg = vox_time_now(), t_first = -1;
-    for (size_t ci = 0; ci < chunks.n && !status && !interrupted; ci++) {
-        char *ct = strndup(text + chunks.v[ci].off, chunks.v[ci].len);
+    for (size_t ci = 0; ci < n_chunks && !status && !interrupted; ci++) {
+        char *ct = strndup(text + chunks[ci].off, chunks[ci].len);
         size_t n_ids = 0;
         vox_tts_session *s = NULL;
         int rc = ct ? vox_tts_prompt(tok, ct, tv.rows, &ids, &n_ids, NULL, &e)
@@ -586,6 +492,7 @@ int main(int argc, char **argv) {
             so.seed = (uint64_t)seed + ci;
             so.cfg_alpha = (float)cfg;
             so.max_frames = (int)max_frames;
+            so.n_steps = (int)steps; /* 0 = the model's */
             s = vox_tts_session_new(tm, ids, n_ids, &tv, &so, &e);
             rc = s ? 0 : 1;
         }
@@ -621,7 +528,7 @@ int main(int argc, char **argv) {
         total_frames += frames;
         if (verbose)
             fprintf(stderr, PROG ": chunk %zu/%zu: %zu bytes, %zu prompt tokens, %d frames%s\n",
-                    ci + 1, chunks.n, chunks.v[ci].len, n_ids, frames,
+                    ci + 1, n_chunks, chunks[ci].len, n_ids, frames,
                     frames >= max_frames ? " (--max-frames cap)" : "");
     }
     if (lm_codes != codes[0]) free(lm_codes);
@@ -659,10 +566,10 @@ done:
     vox_params_free(pp);
     vox_tts_model_free(tm);
     vox_backend_destroy(be);
-    free(chunks.v);
+    free(chunks);
     free(text);
     vox_tekken_free(tok);
-    voices_free(&vl);
+    vox_tts_voice_list_free(&vl);
     free(words);
     return interrupted ? 130 : status;
 }

@@ -94,21 +94,25 @@ static sf_count_t v_read(void *p, sf_count_t n, void *u) {
     (void)p, (void)n, (void)u;
     return 0; /* write-only: nothing to read back */
 }
+/* A failed sink is NOT reported to libsndfile: its error paths leak encoder state (libvorbis
+ * blocks, seen under ASan), so the bytes are swallowed from then on and io_failed makes every
+ * later call of ours fail instead. */
 static sf_count_t v_write(const void *p, sf_count_t n, void *u) {
     vox_audio_stream *s = u;
     const unsigned char *b = p;
     uint64_t len = (uint64_t)n;
+    if (s->io_failed) return n;
     if (s->pos < s->emitted) {
         uint64_t k = s->emitted - s->pos < len ? s->emitted - s->pos : len;
         if (s->patch && s->patch(s->ud, s->pos, b, (size_t)k)) {
             s->io_failed = 1;
-            return 0;
+            return n;
         }
         s->pos += k;
         b += k;
         len -= k;
     }
-    if (len && emit(s, b, (size_t)len)) return 0;
+    if (len) emit(s, b, (size_t)len); /* sets io_failed on failure */
     return n;
 }
 static sf_count_t v_tell(void *u) {
@@ -206,6 +210,11 @@ vox_audio_stream *vox_audio_stream_open(const char *format, int rate,
         free(s);
         return NULL;
     }
+    if (s->io_failed) { /* the header could not be written */
+        vox_set_error(err, VOX_ERR_IO, "%s stream: output write failed", f);
+        vox_audio_stream_free(s);
+        return NULL;
+    }
     if ((si.format & SF_FORMAT_SUBMASK) == SF_FORMAT_VORBIS) {
         double q = 0.6; /* as vox_audio_write */
         sf_command(s->sf, SFC_SET_VBR_ENCODING_QUALITY, &q, sizeof q);
@@ -222,6 +231,8 @@ static int16_t to_s16(float x) {
 int vox_audio_stream_write(vox_audio_stream *s, const float *x, size_t n, vox_error *err) {
     if (!s || (!x && n)) return vox_set_error(err, VOX_ERR_ARG, "audio stream: bad arguments");
     if (s->finished) return vox_set_error(err, VOX_ERR_ARG, "%s stream: already finished", s->fmt);
+    if (s->io_failed)
+        return vox_set_error(err, VOX_ERR_IO, "%s stream: output write failed", s->fmt);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i]))
             return vox_set_error(err, VOX_ERR_ARG, "%s stream: sample %zu is %s (not written)",

@@ -5,18 +5,27 @@
  *   --encoder: the generated model also has encoder weights; the decoded PCM is re-encoded.
  *   Without --model a full-size random codec is written to $TMPDIR/vox_bench_codec (300 MB).
  * Prints ms per frame and the real-time factor (decode time / audio duration, 80 ms per frame
- * at the released sizes). Timing figures are printed, never asserted. */
+ * at the released sizes), and each against the memory-bandwidth limit: every decoder weight is
+ * read once per vox_codec_decode call (vox_bench_codec_decoder_bytes: BF16 linear weights as
+ * stored, the weight-normed convs as their folded fp32 copies), so the limit per frame is
+ * bytes / read bandwidth (measured in the same run, tools/common/bench_util.c) / frames per
+ * call. --model also takes a TTS model directory (its audio_tokenizer.* tensors). Timing figures
+ * are printed, never asserted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/vox_blas.h"
 #include "vox_backend.h"
+#include "vox_bench.h"
 #include "vox_codec.h"
 #include "vox_mkcodec.h"
 #include "vox_params.h"
 #include "vox_safetensors.h"
 
 int main(int argc, char **argv) {
+    vox_blas_ensure_core(argc, argv);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *model = NULL;
     int frames = 50, chunk = 5, threads = 0, with_enc = 0;
     for (int i = 1; i < argc; i++) {
@@ -96,10 +105,21 @@ int main(int argc, char **argv) {
         w += n;
     }
     double t_inc = vox_time_now() - t0;
-    printf("whole utterance: %d frames (%.2f s audio) in %.3f s: %.2f ms/frame, RTF %.3f\n", frames,
-           audio_s, t_all, 1e3 * t_all / frames, t_all / audio_s);
-    printf("incremental, %d frames per call: %.3f s: %.2f ms/frame, RTF %.3f\n", chunk, t_inc,
-           1e3 * t_inc / frames, t_inc / audio_s);
+    double bytes = vox_bench_codec_decoder_bytes(st, "audio_tokenizer.");
+    double bw = vox_bench_read_bw(be->n_threads, (size_t)5 << 29, 40);
+    double lim_call = bw > 0 ? 1e3 * bytes / bw : 0; /* ms per decode call */
+    printf("read bandwidth: %.1f GB/s (%d threads); decoder weights read per call: %.3f GB -> "
+           "%.1f ms per call at the bandwidth limit\n",
+           bw / 1e9, be->n_threads, bytes / 1e9, lim_call);
+    int calls = (frames + chunk - 1) / chunk;
+    printf("whole utterance: %d frames (%.2f s audio) in %.3f s: %.2f ms/frame, RTF %.3f; limit "
+           "%.2f ms/frame: ratio %.2f\n",
+           frames, audio_s, t_all, 1e3 * t_all / frames, t_all / audio_s, lim_call / frames,
+           1e3 * t_all / lim_call);
+    printf("incremental, %d frames per call: %.3f s: %.2f ms/frame, RTF %.3f; limit %.2f ms/frame: "
+           "ratio %.2f\n",
+           chunk, t_inc, 1e3 * t_inc / frames, t_inc / audio_s, lim_call * calls / frames,
+           1e3 * t_inc / (lim_call * calls));
     double mx = 0, d = 0;
     for (int64_t i = 0; i < w; i++) {
         double a = pcm[i] < 0 ? -pcm[i] : pcm[i], e = pcm[i] - pcm2[i];

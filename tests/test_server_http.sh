@@ -2,7 +2,8 @@
 # vox-server's HTTP endpoints (apps/server/srv_http.c) on tiny models, driven by
 # tests/tools/srvhttp_check.py (stdlib only): transcriptions of a WAV and an mp3 equal
 # vox-transcribe's text, srt/vtt pass check_subs.py, verbose_json words; speech in every format
-# holds the samples vox-tts makes for the same text (frames x samples per frame); errors; the
+# holds the samples vox-tts makes for the same text (frames x samples per frame; a 0.5 kB text
+# split into chunks as vox-tts does, byte-identical); errors; the
 # streaming-TTS WebSocket; GET /; a server without --tts-model answers the TTS endpoints 404.
 set -uo pipefail
 TMP=$(mktemp -d)
@@ -26,6 +27,12 @@ python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(w.getnframes()/w.ge
     "Hello there. How are you today?" >"$TMP/tts.raw" 2>"$TMP/tts.log" || { cat "$TMP/tts.log"; exit 1; }
 
 . "$VOX_SOURCE_DIR/tests/tools/vox_server.sh"
+# > 400 bytes: vox-tts and the server (inside the TTS job) split it into chunks with
+# vox_tts_split_text, one session each with the chunk index added to the seed
+python3 -c "print(' '.join('Sentence number %d is here, and it goes on a little.' % i for i in range(9)))" >"$TMP/long.txt"
+"$B/vox-tts" -m "$TMP/tts" --device cpu --voice casual_male -f "$TMP/long.txt" -o - \
+    >"$TMP/long.raw" 2>"$TMP/long.log" || { cat "$TMP/long.log"; exit 1; }
+
 start() { local log=$1; shift; vox_server_start "$log" -m "$TMP/asr" --device cpu "$@"; }
 fail=0
 start "$TMP/s1.log" --tts-model "$TMP/tts"
@@ -33,7 +40,7 @@ python3 "$CHECK" "$PORT" "$TMP" || fail=1
 kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM"; fail=1; }
 start "$TMP/s2.log"
 python3 "$CHECK" "$PORT" --no-tts || fail=1
-kill -TERM "$SPID"; wait "$SPID"
+kill -TERM "$SPID"; wait "$SPID" || { echo "FAIL: exit status after SIGTERM (no TTS)"; fail=1; }
 SPID=
 echo "test_server_http: $([ $fail = 0 ] && echo ok || echo FAILED)"
 exit $fail

@@ -21,8 +21,7 @@
 
 /* must equal TEXTS in tests/reference/tts_ref.py */
 static const char *const k_texts[] = {"Paris is a beautiful city!", "Hello, world.",
-                                      "  \303\207a va? 123 fin  ",
-                                      "a"};
+                                      "  \303\207a va? 123 fin  ", "a"};
 
 static const vox_st_tensor *fx(vox_test_state *ts, const vox_st_file *f, const char *name) {
     const vox_st_tensor *t = vox_st_find(f, name);
@@ -148,6 +147,163 @@ static void corrupt_checks(vox_test_state *ts, const char *src) {
     }
     free(buf);
     remove(path);
+}
+
+/* Run a session with the reference's noise table to the end; returns the frame count (codes
+ * into out[(max_frames)][NC]) or -1. */
+static int run_session(vox_test_state *ts, vox_tts_model *m, const int32_t *ids, size_t n,
+                       const vox_tts_voice *v, const vox_st_tensor *nz, int n_steps, int32_t *out) {
+    vox_error err = {0};
+    vox_tts_session_opts so;
+    vox_tts_session_defaults(&so);
+    so.max_frames = (int)nz->shape[0];
+    so.noise_host = nz->data;
+    so.noise_frames = (int)nz->shape[0];
+    so.n_steps = n_steps;
+    vox_tts_session *s = vox_tts_session_new(m, ids, n, v, &so, &err);
+    VOX_CHECK(ts, s != NULL, "session (steps %d): %s", n_steps, err.msg);
+    if (!s) return -1;
+    int NC = vox_tts_model_config(m)->n_codebooks, f = 0, done = 0;
+    while (!done) {
+        if (vox_tts_session_step(s, out + (size_t)f * NC, &done, &err)) {
+            VOX_CHECK(ts, 0, "step: %s", err.msg);
+            f = -1;
+            break;
+        }
+        if (!done) f++;
+    }
+    vox_tts_session_free(s);
+    return f;
+}
+
+/* --steps: tests/fixtures/tts/steps3.safetensors is the reference (vllm-omni FM built with
+ * n_decoding_steps = 3) for the same frame inputs and generations as tts_ref.safetensors. */
+static void steps_checks(vox_test_state *ts, vox_tts_model *m, const vox_tekken *tok,
+                         const vox_tts_voice *voices, const vox_st_file *ref) {
+    char path[600];
+    vox_error err = {0};
+    snprintf(path, sizeof path, "%s/tests/fixtures/tts/steps3.safetensors", VOX_SOURCE_DIR);
+    vox_st_file *r3 = vox_st_open(path, &err);
+    VOX_CHECK(ts, r3 != NULL, "%s", err.msg);
+    if (!r3) return;
+    const vox_tts_config *c = vox_tts_model_config(m);
+    const int NC = c->n_codebooks;
+    const vox_st_tensor *ns = fx(ts, r3, "n_steps");
+    int N = ns ? ((const int32_t *)ns->data)[0] : 0;
+    VOX_CHECK(ts, N > 0 && N != c->n_steps, "fixture steps %d vs model %d", N, c->n_steps);
+    /* one frame: codes == the reference at N steps, and != the model's default (acoustic) */
+    const vox_st_tensor *h = fx(ts, r3, "frame_h"), *nz = fx(ts, r3, "frame_noise"),
+                        *cd = fx(ts, r3, "frame_codes"), *cd7 = fx(ts, ref, "frame_codes");
+    if (h && nz && cd && cd7 && N > 0) {
+        int B = (int)h->shape[0];
+        int32_t *a = calloc((size_t)B * NC, 4), *d = calloc((size_t)B * NC, 4);
+        int rc = vox_tts_frame(m, h->data, nz->data, 1.2f, N, B, a, NULL, &err);
+        VOX_CHECK(ts, rc == VOX_OK, "%s", err.msg);
+        rc = vox_tts_frame(m, h->data, nz->data, 1.2f, c->n_steps, B, d, NULL, &err);
+        int same = 0, diff_default = 0, same7 = 0;
+        for (int i = 0; i < B * NC; i++) {
+            same += a[i] == ((const int32_t *)cd->data)[i];
+            diff_default += a[i] != d[i];
+            same7 += d[i] == ((const int32_t *)cd7->data)[i];
+        }
+        printf("frame at %d steps vs vllm-omni (n_decoding_steps %d): %d/%d codes equal; %d codes "
+               "differ from %d steps; explicit %d steps = default: %d/%d\n",
+               N, N, same, B * NC, diff_default, c->n_steps, c->n_steps, same7, B * NC);
+        VOX_CHECK(ts, same == B * NC, "frame at %d steps: %d/%d codes equal", N, same, B * NC);
+        VOX_CHECK(ts, diff_default > 0, "%d steps gave the same codes as %d", N, c->n_steps);
+        VOX_CHECK(ts, same7 == B * NC, "n_steps = model's: codes differ from the default");
+        free(a);
+        free(d);
+    }
+    /* generations with so.n_steps = N == the reference; so.n_steps = model's == default */
+    int32_t *codes = calloc((size_t)64 * NC, 4);
+    /* a batch mixing the step counts: gen 0 at N, gen 2 at the default, gen 3 at N (the
+     * step groups are not contiguous in the batch) */
+    vox_tts_session *mix[3] = {NULL, NULL, NULL};
+    int mix_f[3] = {0, 0, 0};
+    const int32_t *mix_codes[3] = {NULL, NULL, NULL};
+    for (int gi = 0; gi < 8; gi++) {
+        char key[64];
+        snprintf(key, sizeof key, "gen_%d_case", gi);
+        const vox_st_tensor *cs = vox_st_find(r3, key);
+        if (!cs) break;
+        int vi = ((const int32_t *)cs->data)[0], ti = ((const int32_t *)cs->data)[1];
+        snprintf(key, sizeof key, "gen_%d_codes", gi);
+        const vox_st_tensor *g3 = fx(ts, r3, key), *g7 = fx(ts, ref, key);
+        snprintf(key, sizeof key, "gen_%d_noise", gi);
+        const vox_st_tensor *gn = fx(ts, r3, key);
+        if (!g3 || !g7 || !gn || vi < 0 || vi > 1 || ti < 0 || ti > 3 || gn->shape[0] > 64)
+            continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (vox_tts_prompt(tok, k_texts[ti], voices[vi].rows, &ids, &n, NULL, &err)) continue;
+        int f = run_session(ts, m, ids, n, &voices[vi], gn, N, codes);
+        int F = (int)g3->shape[0];
+        int ok3 = f == F && !memcmp(codes, g3->data, (size_t)F * NC * 4);
+        f = run_session(ts, m, ids, n, &voices[vi], gn, c->n_steps, codes);
+        int F7 = (int)g7->shape[0];
+        int ok7 = f == F7 && !memcmp(codes, g7->data, (size_t)F7 * NC * 4);
+        printf("generation %d at %d steps: %d frames, codes %s; at n_steps = %d: %s\n", gi, N, F,
+               ok3 ? "identical to the reference" : "DIFFER", c->n_steps,
+               ok7 ? "identical to the default" : "DIFFER");
+        VOX_CHECK(ts, ok3, "generation %d at %d steps differs from the reference", gi, N);
+        VOX_CHECK(ts, ok7, "generation %d with n_steps = model's differs from the default", gi);
+        if (F > 0 && F == F7)
+            VOX_CHECK(ts, memcmp(g3->data, g7->data, (size_t)F * NC * 4),
+                      "generation %d: the reference codes at %d and %d steps are equal", gi, N,
+                      c->n_steps);
+        if ((gi == 0 || gi == 2 || gi == 3) && F > 0 && F7 > 0) {
+            int k = gi == 0 ? 0 : gi == 2 ? 1 : 2;
+            vox_tts_session_opts so;
+            vox_tts_session_defaults(&so);
+            so.max_frames = (int)gn->shape[0];
+            so.noise_host = gn->data;
+            so.noise_frames = (int)gn->shape[0];
+            so.n_steps = k == 1 ? 0 : N;
+            mix[k] = vox_tts_session_new(m, ids, n, &voices[vi], &so, &err);
+            mix_f[k] = k == 1 ? F7 : F;
+            mix_codes[k] = (const int32_t *)(k == 1 ? g7->data : g3->data);
+        }
+        free(ids);
+    }
+    if (mix[0] && mix[1] && mix[2]) {
+        int32_t bc[3 * 64];
+        int done[3] = {0, 0, 0}, fr[3] = {0, 0, 0}, ok = NC <= 64;
+        while (ok && (!done[0] || !done[1] || !done[2])) {
+            if (vox_tts_step_batch(mix, 3, bc, done, &err)) {
+                VOX_CHECK(ts, 0, "%s", err.msg);
+                ok = 0;
+                break;
+            }
+            for (int i = 0; i < 3; i++)
+                if (!done[i]) {
+                    if (fr[i] >= mix_f[i] ||
+                        memcmp(bc + (size_t)i * NC, mix_codes[i] + (size_t)fr[i] * NC,
+                               (size_t)NC * 4))
+                        ok = 0;
+                    fr[i]++;
+                }
+        }
+        ok = ok && fr[0] == mix_f[0] && fr[1] == mix_f[1] && fr[2] == mix_f[2];
+        printf("batched step with %d, %d and %d steps: %s\n", N, c->n_steps, N,
+               ok ? "identical to the references" : "DIFFERS");
+        VOX_CHECK(ts, ok, "mixed-steps batch differs");
+    } else {
+        VOX_CHECK(ts, 0, "mixed-steps batch: sessions missing");
+    }
+    for (int i = 0; i < 3; i++)
+        vox_tts_session_free(mix[i]);
+    /* bad counts */
+    vox_tts_session_opts so;
+    vox_tts_session_defaults(&so);
+    so.n_steps = 1001;
+    int32_t ids1[1] = {0};
+    VOX_CHECK(ts,
+              vox_tts_session_new(m, ids1, 1, NULL, &so, &err) == NULL &&
+                  strstr(err.msg, "n_steps 1001"),
+              "n_steps 1001 refused: %s", err.msg);
+    free(codes);
+    vox_st_close(r3);
 }
 
 int main(void) {
@@ -283,7 +439,7 @@ int main(void) {
             int B = (int)h->shape[0], NC = c->n_codebooks, SR = c->semantic_rows;
             int32_t *codes = calloc((size_t)B * NC, 4);
             float *logits = calloc((size_t)B * SR, 4);
-            rc = vox_tts_frame(m, h->data, nz->data, 1.2f, B, codes, logits, &err);
+            rc = vox_tts_frame(m, h->data, nz->data, 1.2f, 0, B, codes, logits, &err);
             VOX_CHECK(&ts, rc == VOX_OK, "%s", err.msg);
             int same = 0;
             for (int i = 0; i < B * NC; i++)
@@ -401,6 +557,7 @@ int main(void) {
         VOX_CHECK(&ts, ok, "batched step differs from single-session steps");
         free(bc);
     }
+    if (tok) steps_checks(&ts, m, tok, voices, ref);
     /* ---- integration: the generated model's codec decodes generation 0 (codec parity is
      * test_codec's; here: the TTS layout loads and the codes are in the codec's range) ---- */
     if (gen_codes[0] && gen_frames[0] > 0) {

@@ -2,7 +2,7 @@
  * layout (params.json, consolidated.safetensors, tekken.json). See tools/common/vox_mkmodel.h.
  *
  *   vox-mkmodel --kind realtime --out DIR [--seed N] [--full] [dims...] [--dry-run]
- *   vox-mkmodel --kind tts --out DIR [--seed N] [--full] [dims...] [--dry-run]
+ *   vox-mkmodel --kind tts --out DIR [--seed N] [--full] [--codec-encoder] [dims...] [--dry-run]
  *
  * Exit status: 0 ok, 1 failure while writing, 2 bad command line. */
 #define _POSIX_C_SOURCE 200809L
@@ -99,7 +99,7 @@ typedef struct {
 #define MAX_DIM_FLAGS 64
 typedef struct {
     const char *kind, *out;
-    int full, dry, have_seed;
+    int full, dry, have_seed, codec_encoder;
     unsigned long long seed;
     int set[MAX_DIM_FLAGS];
     long long set_val[MAX_DIM_FLAGS];
@@ -119,6 +119,10 @@ static int parse_cli(int argc, char **argv, const int_flag *flags, int n_flags,
         }
         if (!strcmp(a, "--full") || !strcmp(a, "--dry-run")) {
             *(a[2] == 'f' ? &c->full : &c->dry) = 1;
+            continue;
+        }
+        if (!strcmp(a, "--codec-encoder")) {
+            c->codec_encoder = 1;
             continue;
         }
         int fi = -1, ni = -1;
@@ -210,7 +214,10 @@ static void tts_usage(FILE *fp) {
             "usage: vox-mkmodel --kind tts --out DIR [options]\n"
             "Writes a random-weight Voxtral TTS model (params.json, consolidated.safetensors in\n"
             "BF16 with the upstream names, tekken.json, voice_embedding/<name>.pt) to DIR.\n\n"
-            "  --seed N, --full, --dry-run, --emb-std X, --voice-rows N (rows of every voice)\n\n"
+            "  --seed N, --full, --dry-run, --emb-std X, --voice-rows N (rows of every voice)\n"
+            "  --codec-encoder   also write the codec encoder (input_proj.*, encoder_blocks.*,\n"
+            "                    encoder_*_str keys; absent from the released checkpoint) so\n"
+            "                    vox-tts --ref can make a voice from audio\n\n"
             "  %-18s    %-34s %8s %8s\n", "dims", "", "tiny", "--full");
     for (int i = 0; i < N_TTS_FLAGS; i++)
         fprintf(fp, "  %-18s N  %-34s %8d %8d\n", k_tts_flags[i].flag, k_tts_flags[i].help,
@@ -234,6 +241,7 @@ static int tts_main(int argc, char **argv) {
     vox_mkmodel_tts_defaults(&o, c.full);
     if (c.have_seed) o.seed = c.seed;
     if (have_emb) o.emb_std = emb_std;
+    o.codec.with_encoder = c.codec_encoder;
     apply_dims(&c, k_tts_flags, N_TTS_FLAGS, &o);
     if (o.n_voices > VOX_MKMODEL_TTS_MAX_VOICES) o.n_voices = VOX_MKMODEL_TTS_MAX_VOICES + 1;
     for (int i = 0; i < o.n_voices && i < VOX_MKMODEL_TTS_MAX_VOICES; i++)
@@ -256,8 +264,9 @@ static int tts_main(int argc, char **argv) {
            o.ac_layers, o.ac_heads, o.ac_kv_heads, o.ac_head_dim, o.ac_hidden, o.semantic_size,
            o.n_acoustic, o.acoustic_levels, o.n_voices);
     printf("vox-mkmodel: codec dim %d, heads %d/%d, head_dim %d, hidden %d, semantic_dim %d, "
-           "patch %d\n", o.codec.dim, o.codec.n_heads, o.codec.n_kv_heads, o.codec.head_dim,
-           o.codec.hidden_dim, o.codec.semantic_dim, o.codec.patch_size);
+           "patch %d, %s\n", o.codec.dim, o.codec.n_heads, o.codec.n_kv_heads, o.codec.head_dim,
+           o.codec.hidden_dim, o.codec.semantic_dim, o.codec.patch_size,
+           o.codec.with_encoder ? "with encoder" : "decoder only");
     printf("vox-mkmodel: %d tensors, %llu bytes of BF16 data (%.2f GB)\n", n_t,
            (unsigned long long)n_b, (double)n_b / 1e9);
     if (c.dry) return 0;
@@ -286,6 +295,7 @@ int main(int argc, char **argv) {
     if (strcmp(kind, "realtime") != 0)
         return bad("--kind '%s': expected 'realtime' or 'tts'%s", kind, "");
     if (!out && !c.dry) return bad("missing --out DIR%s%s", "", "");
+    if (c.codec_encoder) return bad("--codec-encoder is a --kind tts option%s%s", "", "");
 
     vox_mkmodel_rt_opts o;
     vox_mkmodel_rt_defaults(&o, c.full);

@@ -13,6 +13,14 @@
 
 #define FM_MAX_B 64
 
+/* Euler schedule of the flow matching: n steps over ts = linspace(0, 1, n + 1) (host) and the
+ * time rows t_proj[i] = time_projection(t_emb(ts[i])) for i < n (backend [n][ac_dim]). */
+typedef struct {
+    int n;
+    float *ts;
+    float *t_proj;
+} fm_sched;
+
 typedef struct {
     vox_mat wq, wk, wv, wo, w1, w2, w3; /* [out][in] */
     float *attn_norm, *ffn_norm;        /* backend [dim] fp32 */
@@ -32,8 +40,7 @@ struct vox_tts_model {
     vox_mat in_proj, time_proj, llm_proj, sem_out, ac_out;
     float *ac_norm;
     tts_layer *ac_layers; /* [ac_layers] */
-    float *t_proj;        /* backend [n_steps][ac_dim]: time_projection(t_emb(t_i)) */
-    float *timesteps;     /* host [n_steps + 1] */
+    fm_sched sched;       /* the model's n_steps (t_proj owned through `owned`) */
     int32_t *cb_offset;   /* host [n_codebooks] */
     void **owned;         /* backend allocations to free */
     int n_owned, cap_owned;
@@ -60,8 +67,11 @@ typedef struct {
 struct vox_tts_session {
     vox_tts_model *m;
     vox_tts_session_opts o;
-    int64_t pos; /* next absolute position */
+    fm_sched own_sched;    /* when o.n_steps differs from the model's (freed with the session) */
+    const fm_sched *sched; /* &m->sched or &own_sched */
+    int64_t pos;           /* next absolute position */
     int frames, done;
+    vox_tts_stats st;
     float *h;   /* backend [dim] */
     vox_kv *kv; /* [n_layers] */
     uint64_t rng[4];
@@ -211,19 +221,21 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     I("n_layers", n_layers)
     I("n_heads", n_heads)
     I("n_kv_heads", n_kv_heads)
-    I("head_dim", head_dim) I("hidden_dim", hidden_dim) I("vocab_size", vocab_size)
+    I("head_dim", head_dim)
+    I("hidden_dim", hidden_dim)
+    I("vocab_size", vocab_size)
 #define A "multimodal.audio_model_args."
-        I(A "semantic_codebook_size", semantic_size) I(A "acoustic_codebook_size", acoustic_levels)
-            I(A "n_acoustic_codebook", n_acoustic) I(A "audio_token_id", audio_token_id)
-                I(A "begin_audio_token_id", begin_audio_token_id)
-                    I(A "acoustic_transformer_args.dim", ac_dim)
-                        I(A "acoustic_transformer_args.n_layers", ac_layers)
-                            I(A "acoustic_transformer_args.n_heads", ac_heads)
-                                I(A "acoustic_transformer_args.n_kv_heads", ac_kv_heads)
-                                    I(A "acoustic_transformer_args.head_dim", ac_head_dim)
-                                        I(A "acoustic_transformer_args.hidden_dim", ac_hidden)
+    I(A "semantic_codebook_size", semantic_size)
+    I(A "acoustic_codebook_size", acoustic_levels) I(A "n_acoustic_codebook", n_acoustic)
+        I(A "audio_token_id", audio_token_id) I(A "begin_audio_token_id", begin_audio_token_id)
+            I(A "acoustic_transformer_args.dim", ac_dim)
+                I(A "acoustic_transformer_args.n_layers", ac_layers)
+                    I(A "acoustic_transformer_args.n_heads", ac_heads)
+                        I(A "acoustic_transformer_args.n_kv_heads", ac_kv_heads)
+                            I(A "acoustic_transformer_args.head_dim", ac_head_dim)
+                                I(A "acoustic_transformer_args.hidden_dim", ac_hidden)
 #undef I
-                                            if (rc) return rc;
+                                    if (rc) return rc;
     if ((rc = vox_params_float_or(p, "norm_eps", 1e-5, &f, err))) return rc;
     c->norm_eps = (float)f;
     if ((rc = vox_params_float_or(p, "rope_theta", 1e6, &f, err))) return rc;
@@ -231,8 +243,6 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     if ((rc = vox_params_float_or(p, A "acoustic_transformer_args.norm_eps", 1e-5, &f, err)))
         return rc;
     c->ac_norm_eps = (float)f;
-    if ((rc = vox_params_int_or(p, A "acoustic_transformer_args.n_decoding_steps", 7, &v, err)))
-        return rc;
     if ((rc = vox_params_int(p, A "acoustic_transformer_args.input_dim", &v, err))) return rc;
     if (v != c->dim || c->ac_dim != c->dim)
         return vox_set_error(err, VOX_ERR_FORMAT,
@@ -256,6 +266,52 @@ static int read_config(const vox_params *p, vox_tts_config *c, vox_error *err) {
     return VOX_OK;
 }
 
+/* ts = torch.linspace(0, 1, n + 1) in fp32 bit for bit as ATen computes it: step = fp32(1 / n);
+ * the first half step * i, the second half 1 - step * (n - i) rounded once (a fused
+ * multiply-add; two roundings differ from torch at n = 9, 13, ...; checked against torch 2.15
+ * for n = 1..299), so ts[n] is exactly 1. Then
+ * t_proj[i] = time_projection(t_emb(ts[i])) for i < n into the caller's backend buffer
+ * s->t_proj [n][ac_dim]; s->ts is malloc'ed here. */
+static int sched_fill(vox_tts_model *m, int n, fm_sched *s, vox_error *err) {
+    const vox_tts_config *c = &m->c;
+    s->n = n;
+    s->ts = vox_malloc(((size_t)n + 1) * sizeof(float), err);
+    if (!s->ts) return VOX_ERR_NOMEM;
+    const float step = 1.0f / (float)n;
+    const int half = (n + 1) / 2;
+    for (int i = 0; i <= n; i++)
+        s->ts[i] = i < half ? step * (float)i : fmaf(-step, (float)(n - i), 1.0f);
+    size_t tb = (size_t)n * (size_t)c->ac_dim * sizeof(float);
+    float *temb = vox_malloc(tb, err);
+    float *demb = temb ? OPS(m)->alloc(m->be, tb) : NULL;
+    int rc = demb ? VOX_OK : temb ? be_fail(m, err) : VOX_ERR_NOMEM;
+    for (int i = 0; !rc && i < n; i++)
+        vox_lm_time_embedding(temb + (size_t)i * c->ac_dim, c->ac_dim, s->ts[i], 10000.0);
+    if (!rc && (OPS(m)->upload(m->be, demb, temb, tb) ||
+                OPS(m)->matmul(m->be, s->t_proj, demb, &m->time_proj, NULL, n)))
+        rc = be_fail(m, err);
+    if (demb) OPS(m)->free(m->be, demb);
+    free(temb);
+    return rc;
+}
+
+/* A schedule of n steps owned by the caller (sched_free); the model's own when n matches. */
+static int sched_new(vox_tts_model *m, int n, fm_sched *s, vox_error *err) {
+    memset(s, 0, sizeof *s);
+    if (n < 1 || n > 1000)
+        return vox_set_error(err, VOX_ERR_ARG, "flow-matching steps %d: expected 1..1000", n);
+    s->t_proj = OPS(m)->alloc(m->be, (size_t)n * m->c.ac_dim * sizeof(float));
+    if (!s->t_proj) return be_fail(m, err);
+    int rc = sched_fill(m, n, s, err);
+    return rc;
+}
+
+static void sched_free(vox_tts_model *m, fm_sched *s) {
+    if (s->t_proj) OPS(m)->free(m->be, s->t_proj);
+    free(s->ts);
+    memset(s, 0, sizeof *s);
+}
+
 void vox_tts_model_free(vox_tts_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++)
@@ -264,7 +320,7 @@ void vox_tts_model_free(vox_tts_model *m) {
     vox_lm_store_free(&m->store);
     free(m->layers);
     free(m->ac_layers);
-    free(m->timesteps);
+    free(m->sched.ts);
     free(m->cb_offset);
     vox_st_close(m->st);
     free(m);
@@ -310,9 +366,8 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
     if (!rc) {
         m->layers = vox_calloc((size_t)c->n_layers, sizeof *m->layers, err);
         m->ac_layers = vox_calloc((size_t)c->ac_layers, sizeof *m->ac_layers, err);
-        m->timesteps = vox_calloc((size_t)c->n_steps + 1, sizeof(float), err);
         m->cb_offset = vox_calloc((size_t)c->n_codebooks, sizeof(int32_t), err);
-        if (!m->layers || !m->ac_layers || !m->timesteps || !m->cb_offset) rc = VOX_ERR_NOMEM;
+        if (!m->layers || !m->ac_layers || !m->cb_offset) rc = VOX_ERR_NOMEM;
     }
     m->dims.dim = c->dim;
     m->dims.n_heads = c->n_heads;
@@ -342,25 +397,13 @@ vox_tts_model *vox_tts_model_load(const char *dir, vox_backend *be, vox_error *e
     for (int i = 0; !rc && i < c->ac_layers; i++)
         rc = load_layer(m, A, i, c->ac_dim, c->ac_heads, c->ac_kv_heads, c->ac_head_dim,
                         c->ac_hidden, &m->ac_layers[i], err);
-    /* flow-matching constants: timesteps linspace(0, 1, n+1); t_proj table */
+    /* flow-matching constants: the codebook offsets and the model's Euler schedule */
     if (!rc) {
-        for (int i = 0; i <= c->n_steps; i++)
-            m->timesteps[i] = (float)i / (float)c->n_steps;
         m->cb_offset[0] = 0;
         for (int k = 1; k < c->n_codebooks; k++)
             m->cb_offset[k] = c->semantic_size + 2 + (c->acoustic_levels + 2) * (k - 1);
-        size_t tb = (size_t)c->n_steps * (size_t)c->ac_dim * sizeof(float);
-        float *temb = vox_malloc(tb, err);
-        float *demb = temb ? own(m, tb, err) : NULL;
-        m->t_proj = demb ? own(m, tb, err) : NULL;
-        if (!m->t_proj) rc = VOX_ERR_NOMEM;
-        for (int s = 0; !rc && s < c->n_steps; s++)
-            vox_lm_time_embedding(temb + (size_t)s * c->ac_dim, c->ac_dim, m->timesteps[s],
-                                  10000.0);
-        if (!rc && (OPS(m)->upload(be, demb, temb, tb) ||
-                    OPS(m)->matmul(be, m->t_proj, demb, &m->time_proj, NULL, c->n_steps)))
-            rc = be_fail(m, err);
-        free(temb);
+        m->sched.t_proj = own(m, (size_t)c->n_steps * c->ac_dim * sizeof(float), err);
+        rc = m->sched.t_proj ? sched_fill(m, c->n_steps, &m->sched, err) : VOX_ERR_NOMEM;
     }
     if (rc) {
         vox_tts_model_free(m);
@@ -553,14 +596,18 @@ static int fm_velocity(vox_tts_model *m, tts_ws *w, int nb, const float *tp, vox
     return VOX_OK;
 }
 
-/* Semantic head + FM for B frames from w->hb[B][dim]; noise[B][n_ac] host. */
-static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise,
-                          const float *alpha, int32_t *codes, float *logits_out, vox_error *err) {
+/* Semantic head + FM (schedule sc) for B frames from hb[B][dim] (backend; w->hb or rows of
+ * it); noise[B][n_ac] host. tsec (or NULL): += seconds of the head [0] and of the FM [1] (each
+ * ends in a download, which synchronises). */
+static int frames_from_hb(vox_tts_model *m, tts_ws *w, const float *hb, int B, const float *noise,
+                          const float *alpha, const fm_sched *sc, int32_t *codes, float *logits_out,
+                          double *tsec, vox_error *err) {
+    double t0 = vox_time_now();
     const vox_tts_config *c = &m->c;
     vox_backend *be = m->be;
     const int NA = c->n_acoustic, SR = c->semantic_rows, S2 = c->semantic_size + 2;
     const int NC = c->n_codebooks;
-    BECALL(m, OPS(m)->matmul(be, w->logits, w->hb, &m->sem_out, NULL, B));
+    BECALL(m, OPS(m)->matmul(be, w->logits, hb, &m->sem_out, NULL, B));
     BECALL(m, OPS(m)->download(be, w->h_logits, w->logits, (size_t)B * SR * sizeof(float)));
     int any = 0;
     for (int b = 0; b < B; b++) {
@@ -575,19 +622,20 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise
         if (best != 1) any = 1;
         if (logits_out) memcpy(logits_out + (size_t)b * SR, lg, (size_t)SR * sizeof(float));
     }
+    double t1 = vox_time_now();
     float *x = w->h_x; /* [B][NA] current sample (host) */
     memcpy(x, noise, (size_t)B * NA * sizeof(float));
     if (any) {
         /* cond rows 0..B-1 = llm_projection(h), uncond rows B..2B-1 = llm_projection(0) = 0 */
-        BECALL(m, OPS(m)->matmul(be, w->llmp, w->hb, &m->llm_proj, NULL, B));
+        BECALL(m, OPS(m)->matmul(be, w->llmp, hb, &m->llm_proj, NULL, B));
         BECALL(m, OPS(m)->zero(be, w->llmp + (size_t)B * c->ac_dim,
                                (size_t)B * c->ac_dim * sizeof(float)));
-        for (int s = 0; s < c->n_steps; s++) {
-            float dt = m->timesteps[s + 1] - m->timesteps[s];
+        for (int s = 0; s < sc->n; s++) {
+            float dt = sc->ts[s + 1] - sc->ts[s];
             BECALL(m, OPS(m)->upload(be, w->xin, x, (size_t)B * NA * sizeof(float)));
             BECALL(m,
                    OPS(m)->upload(be, w->xin + (size_t)B * NA, x, (size_t)B * NA * sizeof(float)));
-            int rc = fm_velocity(m, w, 2 * B, m->t_proj + (size_t)s * c->ac_dim, err);
+            int rc = fm_velocity(m, w, 2 * B, sc->t_proj + (size_t)s * c->ac_dim, err);
             if (rc) return rc;
             BECALL(m, OPS(m)->download(be, w->h_vel, w->vel, 2 * (size_t)B * NA * sizeof(float)));
             for (int i = 0; i < B * NA; i++) {
@@ -607,23 +655,37 @@ static int frames_from_hb(vox_tts_model *m, tts_ws *w, int B, const float *noise
             codes[(size_t)b * NC + 1 + k] = (end ? 0 : q) + 2;
         }
     }
+    if (tsec) {
+        tsec[0] += t1 - t0;
+        tsec[1] += vox_time_now() - t1;
+    }
     return VOX_OK;
 }
 
 int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host, float cfg_alpha,
-                  int B, int32_t *codes_host, float *logits_host, vox_error *err) {
-    if (!m || !h_host || !noise_host || !codes_host || B < 1)
+                  int n_steps, int B, int32_t *codes_host, float *logits_host, vox_error *err) {
+    if (!m || !h_host || !noise_host || !codes_host || B < 1 || n_steps < 0)
         return vox_set_error(err, VOX_ERR_ARG, "vox_tts_frame: bad argument");
     tts_ws w;
     memset(&w, 0, sizeof w);
-    int rc = ws_reserve(m, &w, 1, B, err);
+    fm_sched own_sc = {0};
+    const fm_sched *sc = &m->sched;
+    int rc = VOX_OK;
+    if (n_steps && n_steps != m->sched.n) {
+        rc = sched_new(m, n_steps, &own_sc, err);
+        sc = &own_sc;
+    }
+    if (!rc) rc = ws_reserve(m, &w, 1, B, err);
     if (!rc && OPS(m)->upload(m->be, w.hb, h_host, (size_t)B * m->c.dim * sizeof(float)))
         rc = be_fail(m, err);
     float alpha[FM_MAX_B];
     for (int b = 0; b < B && b < FM_MAX_B; b++)
         alpha[b] = cfg_alpha;
-    if (!rc) rc = frames_from_hb(m, &w, B, noise_host, alpha, codes_host, logits_host, err);
+    if (!rc)
+        rc = frames_from_hb(m, &w, w.hb, B, noise_host, alpha, sc, codes_host, logits_host, NULL,
+                            err);
     ws_free(m, &w);
+    sched_free(m, &own_sc);
     return rc;
 }
 
@@ -711,6 +773,7 @@ void vox_tts_session_free(vox_tts_session *s) {
         }
     free(s->kv);
     if (s->h) OPS(m)->free(m->be, s->h);
+    sched_free(m, &s->own_sched);
     ws_free(m, &s->ws);
     free(s);
 }
@@ -728,6 +791,11 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
     if (!o) o = &def;
     if (o->max_frames < 1) {
         vox_set_error(err, VOX_ERR_ARG, "max_frames %d: expected > 0", o->max_frames);
+        return NULL;
+    }
+    if (o->n_steps < 0 || o->n_steps > 1000) {
+        vox_set_error(err, VOX_ERR_ARG, "n_steps %d: expected 1..1000 (0 = the model's %d)",
+                      o->n_steps, c->n_steps);
         return NULL;
     }
     int n_audio = 0, first = -1;
@@ -763,7 +831,14 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
         q = (q ^ (q >> 27)) * 0x94d049bb133111ebull;
         s->rng[i] = q ^ (q >> 31);
     }
-    int rc = ws_reserve(m, &s->ws, (int)n_ids, 1, err);
+    s->sched = &m->sched;
+    int rc = VOX_OK;
+    if (o->n_steps && o->n_steps != m->sched.n) {
+        rc = sched_new(m, o->n_steps, &s->own_sched, err);
+        s->sched = &s->own_sched;
+    }
+    s->o.n_steps = s->sched->n;
+    if (!rc) rc = ws_reserve(m, &s->ws, (int)n_ids, 1, err);
     int64_t cap = (int64_t)n_ids + o->max_frames;
     const int KV = c->n_kv_heads * c->head_dim;
     if (!rc) {
@@ -787,12 +862,15 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
                 rc = be_fail(m, err);
             r++;
         }
+    double tp = vox_time_now();
     if (!rc) {
         int nn = (int)n_ids;
         int64_t p0 = 0;
         vox_kv *kvs = s->kv;
         rc = lm_forward(m, w, nn, 1, &nn, &p0, &kvs, err);
     }
+    if (!rc && OPS(m)->sync(m->be)) rc = be_fail(m, err);
+    s->st.prefill_sec = vox_time_now() - tp;
     if (!rc && OPS(m)->copy(m->be, s->h, w->x + (n_ids - 1) * (size_t)c->dim,
                             (size_t)c->dim * sizeof(float)))
         rc = be_fail(m, err);
@@ -803,6 +881,69 @@ vox_tts_session *vox_tts_session_new(vox_tts_model *m, const int32_t *ids, size_
         return NULL;
     }
     return s;
+}
+
+/* The backbone input of one audio frame: dst[dim] = sum over the 37 codebooks k of
+ * audio_codebook_embeddings[offset_k + ids[k]] (ids with the +2 offset, or the specials 0/1;
+ * unpadded offsets 0, S+2, S+2+(L+2), ...). cemb: backend scratch [n_codebooks][dim]. The
+ * generation's next input and the rows of a voice made from reference audio both come from
+ * here (upstream: MultiVocabEmbeddings + sum over codebooks in both places). */
+static int frame_embedding(const vox_tts_model *m, const int32_t *ids, float *cemb, float *dst,
+                           vox_error *err) {
+    const int NC = m->c.n_codebooks, D = m->c.dim;
+    int32_t rows[256];
+    if (NC > 256)
+        return vox_set_error(err, VOX_ERR_UNSUPPORTED, "more than 255 acoustic codebooks");
+    for (int k = 0; k < NC; k++)
+        rows[k] = m->cb_offset[k] + ids[k];
+    BECALL(m, OPS(m)->embed(m->be, cemb, &m->audio_emb, rows, NC));
+    BECALL(m, OPS(m)->copy(m->be, dst, cemb, (size_t)D * sizeof(float)));
+    for (int k = 1; k < NC; k++)
+        BECALL(m, OPS(m)->add(m->be, dst, dst, cemb + (size_t)k * D, D));
+    return VOX_OK;
+}
+
+int vox_tts_voice_from_codes(const vox_tts_model *m, const int32_t *codes, int n_frames,
+                             vox_tts_voice *out, vox_error *err) {
+    if (!m || !out || n_frames < 0 || (n_frames && !codes))
+        return vox_set_error(err, VOX_ERR_ARG, "vox_tts_voice_from_codes: bad argument");
+    memset(out, 0, sizeof *out);
+    const vox_tts_config *c = &m->c;
+    const int NC = c->n_codebooks, D = c->dim;
+    for (int f = 0; f < n_frames; f++)
+        for (int k = 0; k < NC; k++) {
+            int32_t v = codes[(size_t)f * NC + k], hi = k ? c->acoustic_levels : c->semantic_size;
+            if (v < 0 || v >= hi)
+                return vox_set_error(err, VOX_ERR_ARG,
+                                     "reference frame %d, codebook %d: code %d outside 0..%d", f, k,
+                                     v, hi - 1);
+        }
+    int rows = n_frames + 1;
+    out->emb = vox_malloc((size_t)rows * D * sizeof(float), err);
+    int32_t *ids = vox_malloc((size_t)NC * sizeof(int32_t), err);
+    float *cemb = ids ? OPS(m)->alloc(m->be, (size_t)NC * D * sizeof(float)) : NULL;
+    float *row = cemb ? OPS(m)->alloc(m->be, (size_t)D * sizeof(float)) : NULL;
+    int rc = !out->emb || !ids ? VOX_ERR_NOMEM : !row ? be_fail(m, err) : VOX_OK;
+    for (int f = 0; !rc && f < rows; f++) {
+        /* encoded frames: code + 2; the last row: the EOA frame [END = 1, EMPTY = 0 x n_ac] */
+        for (int k = 0; k < NC; k++)
+            ids[k] = f < n_frames ? codes[(size_t)f * NC + k] + 2 : (k == 0 ? 1 : 0);
+        rc = frame_embedding(m, ids, cemb, row, err);
+        if (!rc &&
+            OPS(m)->download(m->be, out->emb + (size_t)f * D, row, (size_t)D * sizeof(float)))
+            rc = be_fail(m, err);
+    }
+    if (row) OPS(m)->free(m->be, row);
+    if (cemb) OPS(m)->free(m->be, cemb);
+    free(ids);
+    if (rc) {
+        free(out->emb);
+        out->emb = NULL;
+        return rc;
+    }
+    out->rows = rows;
+    out->dim = D;
+    return VOX_OK;
 }
 
 int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, vox_error *err) {
@@ -823,6 +964,23 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
         }
     }
     if (B == 0) return VOX_OK;
+    /* group the sessions by step count (stable order otherwise): each group is one FM batch
+     * (sessions with equal counts have equal schedules) */
+    for (int b = 1; b < B; b++) {
+        int k = b - 1; /* the last earlier session with the same schedule */
+        while (k >= 0 && act[k]->sched->n != act[b]->sched->n)
+            k--;
+        int j = k + 1; /* move b there (k < 0: a new group, stays) */
+        if (k < 0) j = b;
+        if (j < b) {
+            vox_tts_session *sb = act[b];
+            int ib = idx[b];
+            memmove(act + j + 1, act + j, (size_t)(b - j) * sizeof *act);
+            memmove(idx + j + 1, idx + j, (size_t)(b - j) * sizeof *idx);
+            act[j] = sb;
+            idx[j] = ib;
+        }
+    }
     tts_ws *w = &ss[0]->ws;
     int rc = ws_reserve(m, w, B, B, err);
     if (rc) return rc;
@@ -852,8 +1010,20 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
     float alpha[FM_MAX_B];
     for (int b = 0; b < B; b++)
         alpha[b] = act[b]->o.cfg_alpha;
-    rc = frames_from_hb(m, w, B, nz, alpha, bcodes, NULL, err);
-    if (rc) return rc;
+    double tsec[2] = {0, 0};
+    for (int g0 = 0, g1; g0 < B; g0 = g1) {
+        for (g1 = g0 + 1; g1 < B && act[g1]->sched->n == act[g0]->sched->n; g1++)
+            ;
+        rc = frames_from_hb(m, w, w->hb + (size_t)g0 * D, g1 - g0, nz + (size_t)g0 * NA, alpha + g0,
+                            act[g0]->sched, bcodes + (size_t)g0 * NC, NULL, tsec, err);
+        if (rc) return rc;
+    }
+    for (int b = 0; b < B; b++) {
+        act[b]->st.steps++;
+        act[b]->st.head_sec += tsec[0];
+        act[b]->st.fm_sec += tsec[1];
+    }
+    double tb = vox_time_now();
     int nseg = 0, seg_n[FM_MAX_B];
     int64_t seg_pos[FM_MAX_B];
     vox_kv *seg_kv[FM_MAX_B];
@@ -868,14 +1038,8 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
         }
         memcpy(codes + (size_t)idx[b] * NC, fc, (size_t)NC * sizeof(int32_t));
         s->frames++;
-        int32_t rows[FM_MAX_B * 64];
-        for (int k = 0; k < NC; k++)
-            rows[k] = m->cb_offset[k] + fc[k];
-        BECALL(m, OPS(m)->embed(m->be, w->cemb, &m->audio_emb, rows, NC));
-        float *dst = w->x + (size_t)nseg * D;
-        BECALL(m, OPS(m)->copy(m->be, dst, w->cemb, (size_t)D * sizeof(float)));
-        for (int k = 1; k < NC; k++)
-            BECALL(m, OPS(m)->add(m->be, dst, dst, w->cemb + (size_t)k * D, D));
+        rc = frame_embedding(m, fc, w->cemb, w->x + (size_t)nseg * D, err);
+        if (rc) return rc;
         seg_n[nseg] = 1;
         seg_pos[nseg] = s->pos;
         seg_kv[nseg] = s->kv;
@@ -888,7 +1052,15 @@ int vox_tts_step_batch(vox_tts_session **ss, int n, int32_t *codes, int *done, v
         BECALL(m, OPS(m)->copy(m->be, segs[i]->h, w->x + (size_t)i * D, (size_t)D * sizeof(float)));
         segs[i]->pos++;
     }
+    BECALL(m, OPS(m)->sync(m->be));
+    tb = vox_time_now() - tb;
+    for (int i = 0; i < nseg; i++)
+        segs[i]->st.backbone_sec += tb;
     return VOX_OK;
+}
+
+void vox_tts_session_stats(const vox_tts_session *s, vox_tts_stats *st) {
+    *st = s->st;
 }
 
 int vox_tts_session_step(vox_tts_session *s, int32_t *codes, int *done, vox_error *err) {

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vox_backend.h"
+#include "vox_codec.h"
 #include "vox_common.h"
 #include "vox_tekken.h"
 
@@ -57,21 +58,51 @@ void vox_tts_voice_free(vox_tts_voice *v);
 int vox_tts_prompt(const vox_tekken *tok, const char *text, int n_audio, int32_t **ids,
                    size_t *n_ids, int *audio_pos, vox_error *err);
 
-/* ---- text chunks ---------------------------------------------------------------------- */
+/* ---- text ------------------------------------------------------------------------------
+ * Long text into chunks, each spoken as one session (tts/text.c). Sentences end at . ! ?
+ * followed by whitespace or the end of the text (so "3.14" and "e.g.x" do not end one), at
+ * … 。 ！ ？ anywhere, and at newlines; a run of marks ("?!", "...") and the closing quotes or
+ * brackets " ' ) ] after it stay with the sentence. No abbreviation list: "Dr. Smith" is two
+ * sentences, which matters only where a chunk boundary falls between them. Sentences are
+ * trimmed of ASCII whitespace and packed greedily into chunks of at most max bytes; a sentence
+ * longer than max is cut after the last clause mark (, ; : ， 、 ； ：) in the last 3/4 of the
+ * window, else after the last whitespace there, else at the last UTF-8 character boundary
+ * (never inside a multi-byte character). Every chunk is non-empty, trimmed, <= max bytes, and
+ * the chunks in order cover every non-whitespace byte exactly once. NUL bytes are ordinary
+ * bytes here (callers that pass C strings to the prompt should replace them first). */
 
-/* A long text is spoken as several sessions: split into sentences (ends . ! ? newline and the
- * CJK / ellipsis marks, before whitespace or the end, closing quotes/brackets kept), packed
- * greedily into chunks of at most max bytes; a longer sentence is cut at the last , ; : within
- * max, else a space, else a UTF-8 boundary. Spans are trimmed of whitespace and non-empty. */
 typedef struct {
-    size_t off, len; /* into the text */
+    size_t off, len; /* bytes [off, off + len) of the text */
 } vox_tts_span;
+
+/* *chunks is malloc'ed (caller frees; NULL with *n_chunks = 0 for empty or all-whitespace
+ * text). max >= 4 (one UTF-8 character), else VOX_ERR_ARG. */
+int vox_tts_split_text(const char *text, size_t n, size_t max, vox_tts_span **chunks,
+                       size_t *n_chunks, vox_error *err);
+
+/* ---- preset voices of a model directory (tts/voice_list.c) ------------------------------ */
+
 typedef struct {
-    vox_tts_span *v; /* malloc'ed; caller frees v */
-    size_t n, cap;
-} vox_tts_text_chunks;
-int vox_tts_split_text(const char *t, size_t n, size_t max, vox_tts_text_chunks *out,
-                       vox_error *err);
+    char *name;   /* voice_embedding/<name>.pt */
+    char lang[3]; /* two-letter language prefix of the name ("pt_male" -> "pt"), else "" */
+} vox_tts_voice_info;
+
+typedef struct {
+    vox_tts_voice_info *v;
+    int n;
+} vox_tts_voice_list;
+
+/* Names from dir/params.json multimodal.audio_tokenizer_args.voice (name -> index, listed by
+ * index); when that map is absent or empty, tekken.json's audio.voice_num_audio_tokens in file
+ * order (tok, or dir/tekken.json loaded here when tok is NULL). Reads no weights. A params.json
+ * that is not a TTS model's fails with VOX_ERR_UNSUPPORTED and a line saying what it is (e.g. "a
+ * Voxtral Realtime (ASR) model"). The list is empty when neither source names a voice. */
+int vox_tts_list_voices(const char *dir, const vox_tekken *tok, vox_tts_voice_list *out,
+                        vox_error *err);
+void vox_tts_voice_list_free(vox_tts_voice_list *l);
+/* lang = the two-letter lowercase prefix before '_' of name; returns 1 if it has one, else 0
+ * (lang = ""). */
+int vox_tts_voice_lang(const char *name, char lang[3]);
 
 /* ---- model ----------------------------------------------------------------------------- */
 
@@ -105,6 +136,26 @@ const vox_tts_config *vox_tts_model_config(const vox_tts_model *m);
 int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *name,
                         vox_tts_voice *out, vox_error *err);
 
+/* ---- voices from reference audio (tts/voice_ref.c; docs/tts.md) -------------------------
+ * As vllm-omni's encode_waveforms + encode_tokens: row t (t < F) = sum over the 37 codebooks k
+ * of audio_codebook_embeddings[offset_k + code_k + 2], the same embedding sum generation uses
+ * for its next input; one more row for the EOA frame [END = 1, EMPTY = 0 x n_ac]. F + 1 rows,
+ * the count of [AUDIO] tokens the prompt must carry (mistral-common: ceil(seconds x 12.5) + 1).
+ * out->emb is malloc'ed (vox_tts_voice_free). */
+
+/* codes[n_frames][1 + n_ac]: raw codec indices (no +2; semantic < S, acoustic < L), as
+ * vox_codec_encode returns them. n_frames may be 0 (then only the EOA row). */
+int vox_tts_voice_from_codes(const vox_tts_model *m, const int32_t *codes, int n_frames,
+                             vox_tts_voice *out, vox_error *err);
+/* pcm[n]: mono float at the codec's sampling_rate (24 kHz); encoded whole by cm's encoder.
+ * VOX_ERR_UNSUPPORTED when cm has no encoder weights (the released checkpoint). */
+int vox_tts_voice_from_audio(const vox_tts_model *m, const vox_codec_model *cm, const float *pcm,
+                             int64_t n, vox_tts_voice *out, vox_error *err);
+/* Any file audio/vox_decode.h reads (any rate and channel count: averaged to mono, resampled to
+ * the codec rate with soxr HQ, as mistral-common does), then vox_tts_voice_from_audio. */
+int vox_tts_voice_from_file(const vox_tts_model *m, const vox_codec_model *cm, const char *path,
+                            vox_tts_voice *out, vox_error *err);
+
 /* ---- flow-matching head (direct entry points, host buffers; for tests and tools) ---------
  * h: [B][dim] backbone hidden states. Codes per frame: [1 + n_ac] with the +2 offset. */
 
@@ -113,9 +164,10 @@ int vox_tts_model_voice(const vox_tts_model *m, const char *dir, const char *nam
 int vox_tts_fm_velocity(vox_tts_model *m, const float *x_host, const float *h_host, float t, int B,
                         float *v_host, vox_error *err);
 /* One frame from h: semantic argmax, then (unless END) the Euler/CFG integration from
- * noise[B][n_ac]. logits_host: optional [B][semantic_rows] masked fp32 logits. */
+ * noise[B][n_ac] in n_steps steps (0 = the model's n_steps; else 1..1000, over
+ * linspace(0, 1, n_steps + 1)). logits_host: optional [B][semantic_rows] masked fp32 logits. */
 int vox_tts_frame(vox_tts_model *m, const float *h_host, const float *noise_host, float cfg_alpha,
-                  int B, int32_t *codes_host, float *logits_host, vox_error *err);
+                  int n_steps, int B, int32_t *codes_host, float *logits_host, vox_error *err);
 
 /* ---- sessions -------------------------------------------------------------------------- */
 
@@ -125,6 +177,9 @@ typedef struct {
     int max_frames;          /* frame cap (> 0) */
     const float *noise_host; /* optional [noise_frames][n_ac]: used instead of the PRNG */
     int noise_frames;
+    int n_steps; /* flow-matching Euler steps, 1..1000; 0 = the model's n_steps (params.json
+                    n_decoding_steps, else 7). The time table of a count other than the model's
+                    is built once per session. */
 } vox_tts_session_opts;
 
 void vox_tts_session_defaults(vox_tts_session_opts *o);
@@ -142,11 +197,23 @@ void vox_tts_session_free(vox_tts_session *s);
  * was predicted or max_frames were produced. */
 int vox_tts_session_step(vox_tts_session *s, int32_t *codes, int *done, vox_error *err);
 /* The same for n (1..64) sessions of one model at once: the semantic head and FM run as one
- * batch (each session keeps its own cfg_alpha and noise), the backbone decode as one batch of
+ * batch (each session keeps its own cfg_alpha and noise; sessions with different step counts
+ * run as one FM batch per count), the backbone decode as one batch of
  * rows with per-session KV caches; codes[n][1 + n_ac], done[n]. Sessions already done are
  * skipped. Uses (and, the first time a larger batch is seen, grows) the workspace of s[0]; none
  * of the sessions may be in use by another thread meanwhile. */
 int vox_tts_step_batch(vox_tts_session **s, int n, int32_t *codes, int *done, vox_error *err);
+/* Time spent, measured on the host around the calls (a backend sync ends each part): the
+ * prefill at creation; per step the semantic head (matmul, logits download, argmax), the flow
+ * matching (all Euler steps with the CFG batch, llm_projection) and the backbone (next-input
+ * embedding + one decode step). In a batched step every session is charged the batch's whole
+ * time for each part (they ran together). steps counts the steps the session took part in,
+ * including the one that predicted END. */
+typedef struct {
+    int steps;
+    double prefill_sec, head_sec, fm_sec, backbone_sec;
+} vox_tts_stats;
+void vox_tts_session_stats(const vox_tts_session *s, vox_tts_stats *st);
 /* Host copy of the current hidden state h [dim] (the one the next frame is made from). */
 int vox_tts_session_hidden(const vox_tts_session *s, float *h_host, vox_error *err);
 int vox_tts_session_frames(const vox_tts_session *s);

@@ -44,7 +44,7 @@ typedef struct hstate {
     srv_buf body; /* request body (HTTP) */
     srv_job *job;
     /* transcription */
-    int fmt, want_words;
+    int fmt, want_words, tr_stream; /* tr_stream: stream=true, SSE transcript.text.* events */
     char language[32];
     double duration;
     srv_word *words;
@@ -52,6 +52,7 @@ typedef struct hstate {
     /* speech */
     vox_audio_stream *as;
     int sse, started, failed;
+    int gone; /* the connection is closing: encoder output goes nowhere */
     char mime[32];
     size_t samples;
     vox_error err;
@@ -60,6 +61,7 @@ typedef struct hstate {
     char voice[64];
     text_item *q_head, *q_tail; /* texts waiting for a job, in order */
     int segment, ending;
+    long long frames; /* frames generated (all chunks) */
     size_t seg_samples;
 } hstate;
 
@@ -74,6 +76,7 @@ static void state_free(srv_conn *c) {
     hstate *h = c->state;
     if (!h) return;
     if (h->job) srv_job_close(h->job);
+    h->gone = 1; /* freeing an unfinished encoder flushes it into the write callback */
     srv_buf_free(&h->body);
     srv_buf_free(&h->pending);
     for (size_t i = 0; i < h->nw; i++)
@@ -226,11 +229,12 @@ static int tr_body_end(srv_conn *c) {
         rc = fail(c, 400, "invalid_request_error", "language: too long (an ISO-639-1 code)");
         goto out;
     }
-    if (field(&form, "stream", v, sizeof v) > 0 && !strcmp(v, "true")) {
-        rc = fail(c, 400, "invalid_request_error",
-                  "stream=true is not supported here; use the WebSocket /v1/realtime for "
-                  "streaming transcription");
-        goto out;
+    if (field(&form, "stream", v, sizeof v) > 0) {
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            rc = fail(c, 400, "invalid_request_error", "stream must be true or false");
+            goto out;
+        }
+        h->tr_stream = !strcmp(v, "true");
     }
     if (!file) {
         rc = fail(c, 400, "invalid_request_error", "missing the 'file' part (the audio upload)");
@@ -350,11 +354,38 @@ static int tr_respond(srv_conn *c, const char *text, size_t tlen) {
     return rc;
 }
 
+/* stream=true: one SSE event {"type": type, key: text} (headers first). */
+static int tr_sse(srv_conn *c, const char *type, const char *key, const char *text, size_t n,
+                  int usage) {
+    hstate *h = c->state;
+    if (!h->started) {
+        if (srv_http_stream_start(c, 200, "text/event-stream")) return -1;
+        h->started = 1;
+    }
+    srv_buf b = {0};
+    srv_buf_printf(&b, "data: {\"type\":\"%s\",\"%s\":", type, key);
+    srv_buf_json_str(&b, text, n);
+    if (usage)
+        srv_buf_printf(&b, ",\"usage\":{\"type\":\"duration\",\"seconds\":%.0f}",
+                       ceil(h->duration));
+    srv_buf_add(&b, "}\n\n", 3);
+    int rc = b.oom || srv_http_stream_send(c, b.p, b.len) ? -1 : 0;
+    srv_buf_free(&b);
+    return rc;
+}
+
 static int tr_pump(srv_conn *c) {
     hstate *h = c->state;
     if (!h || !h->job) return 0;
     srv_event ev;
     while (h->job && srv_job_pop(h->job, &ev)) {
+        if (ev.kind == SRV_EV_TEXT && h->tr_stream && ev.len &&
+            tr_sse(c, "transcript.text.delta", "delta", ev.text, ev.len, 0)) {
+            srv_event_clear(&ev);
+            srv_job_close(h->job);
+            h->job = NULL;
+            return -1;
+        }
         if (ev.kind == SRV_EV_TEXT && ev.n_words > 0) {
             if (h->nw + (size_t)ev.n_words > h->capw) {
                 size_t nc = h->capw ? h->capw * 2 : 64;
@@ -376,13 +407,28 @@ static int tr_pump(srv_conn *c) {
         } else if (ev.kind == SRV_EV_DONE) {
             srv_job_close(h->job);
             h->job = NULL;
-            int rc = tr_respond(c, ev.text ? ev.text : "", ev.text ? ev.len : 0);
+            int rc;
+            if (h->tr_stream) {
+                const char *t = ev.text ? ev.text : "";
+                size_t n = ev.text ? ev.len : 0;
+                trim(&t, &n);
+                rc = tr_sse(c, "transcript.text.done", "text", t, n, 1) || srv_http_stream_end(c)
+                         ? -1
+                         : 0;
+            } else
+                rc = tr_respond(c, ev.text ? ev.text : "", ev.text ? ev.len : 0);
             srv_event_clear(&ev);
             return rc;
         } else if (ev.kind == SRV_EV_ERROR) {
             srv_job_close(h->job);
             h->job = NULL;
-            int rc = fail(c, 500, "processing_error", "transcription failed: %s",
+            int rc;
+            if (h->started) { /* SSE already running: an error event, then the end */
+                const char *m = ev.text ? ev.text : "?";
+                rc = tr_sse(c, "error", "message", m, strlen(m), 0) || srv_http_stream_end(c) ? -1
+                                                                                              : 0;
+            } else
+                rc = fail(c, 500, "processing_error", "transcription failed: %s",
                           ev.text ? ev.text : "?");
             srv_event_clear(&ev);
             return rc;
@@ -390,6 +436,41 @@ static int tr_pump(srv_conn *c) {
         srv_event_clear(&ev);
     }
     return 0;
+}
+
+/* ==== text queue (speech endpoints) ========================================================= */
+
+/* Queue text[n] (trimmed; nothing for whitespace only) as one TTS request with the current
+ * voice. The job splits long text into vox-tts's chunks itself (srv_tts_open). */
+static int queue_text(hstate *h, const char *text, size_t n) {
+    trim(&text, &n);
+    if (!n) return 0;
+    text_item *t = calloc(1, sizeof *t);
+    if (!t || !(t->text = malloc(n + 1))) {
+        free(t);
+        return -1;
+    }
+    memcpy(t->text, text, n);
+    t->text[n] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!t->text[i]) t->text[i] = ' '; /* a C string for the prompt */
+    snprintf(t->voice, sizeof t->voice, "%s", h->voice);
+    if (h->q_tail)
+        h->q_tail->next = t;
+    else
+        h->q_head = t;
+    h->q_tail = t;
+    return 0;
+}
+
+/* Open a job for the first queued text (removed from the queue). NULL + err on failure. */
+static srv_job *open_next(srv_conn *c, text_item **taken, vox_error *e) {
+    hstate *h = c->state;
+    text_item *t = h->q_head;
+    *taken = t;
+    h->q_head = t->next;
+    if (!h->q_head) h->q_tail = NULL;
+    return srv_tts_open(c->S, t->text, t->voice[0] ? t->voice : NULL, NULL, c, e);
 }
 
 /* ==== POST /v1/audio/speech ================================================================= */
@@ -402,6 +483,7 @@ static int sp_open(srv_conn *c) {
 static int sp_write(void *ud, const void *p, size_t n) {
     srv_conn *c = ud;
     hstate *h = c->state;
+    if (h->gone) return 1;
     if (!h->started) {
         if (srv_http_stream_start(c, 200, h->sse ? "text/event-stream" : h->mime)) return 1;
         h->started = 1;
@@ -496,6 +578,7 @@ static int sp_body_end(srv_conn *c) {
         goto out;
     }
     const char *vn = cJSON_IsString(voice) ? voice->valuestring : NULL;
+    /* one job: srv_tts_open splits long text as vox-tts does (one session per chunk) */
     h->job = srv_tts_open(S, input->valuestring, vn, NULL, c, &e);
     if (!h->job) {
         if (e.code == VOX_ERR_NOTFOUND) {
@@ -522,6 +605,7 @@ static int sp_pump(srv_conn *c) {
             bad = vox_audio_stream_write(h->as, ev.pcm, ev.n, &e);
             h->samples += ev.n;
         } else if (kind == SRV_EV_DONE) {
+            h->frames += ev.completion_tokens;
             bad = vox_audio_stream_finish(h->as, &e);
             if (!bad && !h->started && sp_write(c, "", 0)) bad = 1; /* headers for 0 bytes */
             if (!bad && h->sse) {
@@ -530,7 +614,7 @@ static int sp_pump(srv_conn *c) {
                     snprintf(m, sizeof m,
                              "data: {\"type\":\"speech.audio.done\",\"usage\":{\"input_tokens\":0,"
                              "\"output_tokens\":%lld,\"total_tokens\":%lld}}\n\n",
-                             (long long)ev.completion_tokens, (long long)ev.completion_tokens);
+                             h->frames, h->frames);
                 bad = srv_http_stream_send(c, m, (size_t)n) != 0;
             }
             if (!bad) bad = srv_http_stream_end(c) != 0;
@@ -590,28 +674,6 @@ static int tw_open(srv_conn *c) {
     return ws_json(c, &b);
 }
 
-/* Queue text[n] as one TTS request (nothing for whitespace only). */
-static int tw_enqueue(hstate *h, const char *text, size_t n) {
-    trim(&text, &n);
-    if (!n) return 0;
-    text_item *t = calloc(1, sizeof *t);
-    if (!t || !(t->text = malloc(n + 1))) {
-        free(t);
-        return -1;
-    }
-    memcpy(t->text, text, n);
-    t->text[n] = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!t->text[i]) t->text[i] = ' ';
-    snprintf(t->voice, sizeof t->voice, "%s", h->voice);
-    if (h->q_tail)
-        h->q_tail->next = t;
-    else
-        h->q_head = t;
-    h->q_tail = t;
-    return 0;
-}
-
 /* Move the complete sentences of the pending text (up to the last ". ", "! ", "? " or
  * newline) into the queue; with all = 1 everything. */
 static int tw_cut(hstate *h, int all) {
@@ -625,7 +687,7 @@ static int tw_cut(hstate *h, int all) {
                 p[i] == '\n')
                 cut = i + 1;
     if (!cut) return 0;
-    if (tw_enqueue(h, p, cut)) return -1;
+    if (queue_text(h, p, cut)) return -1;
     memmove(h->pending.p, p + cut, h->pending.len - cut);
     h->pending.len -= cut;
     return 0;
@@ -635,11 +697,9 @@ static int tw_cut(hstate *h, int all) {
 static int tw_next(srv_conn *c) {
     hstate *h = c->state;
     while (!h->job && h->q_head) {
-        text_item *t = h->q_head;
-        h->q_head = t->next;
-        if (!h->q_head) h->q_tail = NULL;
+        text_item *t = NULL;
         vox_error e = {0};
-        h->job = srv_tts_open(c->S, t->text, t->voice[0] ? t->voice : NULL, NULL, c, &e);
+        h->job = open_next(c, &t, &e);
         if (h->job) {
             h->segment++;
             h->seg_samples = 0;
@@ -737,7 +797,9 @@ out:
 }
 
 static int ws_pcm_write(void *ud, const void *p, size_t n) {
-    return srv_ws_send(ud, p, n, 1) ? 1 : 0;
+    srv_conn *c = ud;
+    const hstate *h = c->state;
+    return h->gone || srv_ws_send(c, p, n, 1) ? 1 : 0;
 }
 
 static int tw_pump(srv_conn *c) {

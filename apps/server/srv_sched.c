@@ -23,6 +23,11 @@
 enum { JOB_ASR = 0, JOB_TTS = 1 };
 #define TTS_DEC_FRAMES 4    /* frames per codec decode call */
 #define TTS_CHUNK_BYTES 400 /* text per TTS session: vox-tts's --chunk-chars default */
+
+typedef struct {
+    vox_tts_span *v; /* vox_tts_split_text's chunks of a job's text (malloc'ed) */
+    size_t n;
+} tts_chunks;
 #define TTS_MAX_FRAMES 1000 /* frames per chunk: vox-tts's --max-frames default */
 
 struct srv_job {
@@ -58,7 +63,7 @@ struct srv_job {
     vox_tts_session *ts;
     vox_codec_state *cs;
     vox_tts_voice voice;
-    vox_tts_text_chunks chunks; /* sentence chunks of tts_text, spoken in turn (as vox-tts) */
+    tts_chunks chunks; /* sentence chunks of tts_text, spoken in turn (as vox-tts) */
     size_t chunk;
     int64_t frames;
 };
@@ -344,8 +349,8 @@ srv_job *srv_tts_open(srv *S, const char *text, const char *voice, const srv_tts
             return NULL;
         }
     }
-    vox_tts_text_chunks ch = {0};
-    if (vox_tts_split_text(text, strlen(text), TTS_CHUNK_BYTES, &ch, err)) return NULL;
+    tts_chunks ch = {0};
+    if (vox_tts_split_text(text, strlen(text), TTS_CHUNK_BYTES, &ch.v, &ch.n, err)) return NULL;
     if (!ch.n) {
         free(ch.v);
         vox_set_error(err, VOX_ERR_ARG, "empty text (only whitespace)");

@@ -5,6 +5,8 @@
 # model through vox_mkmodel_tts_write, so the model directory is not committed).
 #
 # Usage: tests/reference/run_tts_ref.sh
+# Also writes tests/fixtures/tts/steps3.safetensors (+ steps3.json): the same frame and
+# generations with 3 flow-matching steps instead of the model's 7 (tts_ref.py --steps 3).
 # Environment: VOX_MKMODEL (vox-mkmodel binary, default build/bin/vox-mkmodel),
 #   VOX_REF_PY (default .venv-ref/bin/python; requirements-tts.txt), VOX_REF_WORK (scratch dir).
 set -euo pipefail
@@ -29,3 +31,5 @@ rm -rf "$WORK/model"
 mkdir -p "$ROOT/tests/fixtures/tts"
 "$PY" "$ROOT/tests/reference/tts_ref.py" "$WORK/model" "$ROOT/tests/fixtures/tts" --vo-dir "$WORK/vo" \
     --sgl-dir "$WORK/sgl"
+"$PY" "$ROOT/tests/reference/tts_ref.py" "$WORK/model" "$ROOT/tests/fixtures/tts" --vo-dir "$WORK/vo" \
+    --steps 3

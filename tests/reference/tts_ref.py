@@ -3,7 +3,7 @@
 from the upstream reference code, float32 on CPU, one thread.
 
 Usage:
-    tts_ref.py MODEL_DIR OUT_DIR --vo-dir UNZIPPED_VLLM_OMNI_WHEEL
+    tts_ref.py MODEL_DIR OUT_DIR --vo-dir UNZIPPED_VLLM_OMNI_WHEEL [--steps N]
 
 MODEL_DIR: a tiny model written by `vox-mkmodel --kind tts --out MODEL_DIR` (seed 1 defaults;
 tests/test_tts.c regenerates the same directory and compares). --vo-dir: the vllm-omni wheel
@@ -30,6 +30,11 @@ files, cases, margins), plus the torch.save / safetensors voice files. Arrays:
   frame_logits [4, semantic_rows] (raw head output; row 3 is built to give END)
   gen_{g}_case int32 [voice, text], gen_{g}_codes int32 [F, 1 + n_ac], gen_{g}_h [F', dim]
   (hidden before each frame), gen_{g}_noise [N_FRAMES_MAX, n_ac], gen_{g}_margins [F']
+
+With --steps N the FM is built with acoustic_transformer_args.n_decoding_steps = N (vllm-omni
+then integrates over torch.linspace(0, 1, N + 1)) and only OUT_DIR/steps{N}.safetensors and
+steps{N}.json are written: n_steps int32 [1], the frame_* arrays and the gen_{g}_* arrays as
+above (same inputs, seeds and cases); no voice files, no sglang-omni check (its FM hard-codes 7).
 """
 import argparse
 import copy
@@ -192,12 +197,28 @@ def permute_rope(w, n_heads, head_dim):
                                                                              dim_in)
 
 
+def write_voice_fixtures(out_dir, out):
+    g = torch.Generator().manual_seed(7)
+    vt = (torch.randn(5, 12, generator=g) * 3).to(torch.bfloat16)
+    torch.save(vt, os.path.join(out_dir, "voice_torch.pt"))
+    out["voice_torch_values"] = vt.float().numpy()
+    # not a single tensor: the reader must refuse it with one clear line
+    torch.save({"embedding": vt}, os.path.join(out_dir, "voice_dict.pt"))
+    # safetensors voice (the mlx-community layout: key "embedding"), written by safetensors
+    from safetensors.torch import save_file as torch_save_st
+    torch_save_st({"embedding": vt}, os.path.join(out_dir, "voice_st.safetensors"))
+    vt32 = torch.randn(3, 4, generator=g)
+    torch.save(vt32, os.path.join(out_dir, "voice_torch_f32.pt"))
+    out["voice_torch_f32_values"] = vt32.numpy()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model_dir")
     ap.add_argument("out_dir")
     ap.add_argument("--vo-dir", required=True)
     ap.add_argument("--sgl-dir", help="unzipped sglang-omni wheel: cross-check of the FM")
+    ap.add_argument("--steps", type=int, help="Euler step count other than the model's")
     a = ap.parse_args()
     md = a.model_dir
     params = json.load(open(os.path.join(md, "params.json")))
@@ -226,18 +247,8 @@ def main():
         t = torch.load(os.path.join(md, "voice_embedding", v + ".pt"), map_location="cpu")
         assert t.dtype == torch.bfloat16 and t.dim() == 2 and t.shape[1] == params["dim"], t.shape
         out[f"voice_{v}"] = t.float().numpy()
-    g = torch.Generator().manual_seed(7)
-    vt = (torch.randn(5, 12, generator=g) * 3).to(torch.bfloat16)
-    torch.save(vt, os.path.join(a.out_dir, "voice_torch.pt"))
-    out["voice_torch_values"] = vt.float().numpy()
-    # not a single tensor: the reader must refuse it with one clear line
-    torch.save({"embedding": vt}, os.path.join(a.out_dir, "voice_dict.pt"))
-    # safetensors voice (the mlx-community layout: key "embedding"), written by safetensors
-    from safetensors.torch import save_file as torch_save_st
-    torch_save_st({"embedding": vt}, os.path.join(a.out_dir, "voice_st.safetensors"))
-    vt32 = torch.randn(3, 4, generator=g)
-    torch.save(vt32, os.path.join(a.out_dir, "voice_torch_f32.pt"))
-    out["voice_torch_f32_values"] = vt32.numpy()
+    if not a.steps:
+        write_voice_fixtures(a.out_dir, out)
 
     # ---- FM transformer from vllm-omni
     gen, gen_path = import_vo(a.vo_dir)
@@ -245,6 +256,8 @@ def main():
     amargs_orig = copy.deepcopy(params["multimodal"]["audio_model_args"])
     amargs = copy.deepcopy(params["multimodal"]["audio_model_args"])
     amargs["acoustic_transformer_args"].setdefault("n_decoding_steps", 7)
+    if a.steps:
+        amargs["acoustic_transformer_args"]["n_decoding_steps"] = a.steps
     fm = gen.FlowMatchingAudioTransformer(amargs)
     before = {k: p.detach().clone() for k, p in fm.named_parameters()}
     used = set()
@@ -298,7 +311,7 @@ def main():
         meta["frame_end_row_is_end"] = bool(codes[3, 0].item() == 1)
 
         # cross-check: sglang-omni's independent copy of the FM (hard-coded 7 steps, cfg 1.2)
-        if a.sgl_dir:
+        if a.sgl_dir and not a.steps:
             sfm, sgl_path = import_sgl_fm(a.sgl_dir, amargs_orig, W)
             meta["sgl_file_sha256"] = sha256(sgl_path)
             with NoiseFeed(noise):
@@ -387,9 +400,15 @@ def main():
     meta["generations"] = gens
     meta["cfg_alpha"] = CFG
     meta["n_frames_max"] = N_FRAMES_MAX
-    save_file({k: np.ascontiguousarray(v) for k, v in out.items()},
-              os.path.join(a.out_dir, "tts_ref.safetensors"))
-    json.dump(meta, open(os.path.join(a.out_dir, "meta.json"), "w"), indent=1)
+    meta["n_decoding_steps"] = fm._n_steps
+    name, meta_name = "tts_ref.safetensors", "meta.json"
+    if a.steps:
+        name, meta_name = f"steps{a.steps}.safetensors", f"steps{a.steps}.json"
+        out = {k: v for k, v in out.items() if k.startswith(("frame_", "gen_"))}
+        out["n_steps"] = np.array([a.steps], dtype=np.int32)
+        meta = {k: v for k, v in meta.items() if not k.startswith(("prompts", "sgl_"))}
+    save_file({k: np.ascontiguousarray(v) for k, v in out.items()}, os.path.join(a.out_dir, name))
+    json.dump(meta, open(os.path.join(a.out_dir, meta_name), "w"), indent=1)
     print(json.dumps(meta, indent=1))
 
 

@@ -5,6 +5,7 @@
     speech.wav, speech.mp3     the upload inputs; ref.txt / ref_mp3.txt vox-transcribe's text
     dur.txt                    the WAV's duration (s)
     tts.raw, tts.log           vox-tts -o - of TTS_TEXT with the default seed, and its -v log
+    long.txt, long.raw         a 1.6 kB text and vox-tts -o - of it (several chunks)
   srvhttp_check.py PORT --no-tts   the TTS endpoints on a server without --tts-model
 
 Checks: transcription of the WAV and of the mp3 equals vox-transcribe's text (json, text,
@@ -19,9 +20,11 @@ import base64
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -108,6 +111,14 @@ def asr_checks(port, d):
         check(st == 200 and b.decode("utf-8", "surrogateescape").strip() == want,
               "%s text: %d %r" % (name, st, b[:80]))
     print("transcription of wav and mp3 = vox-transcribe's text (%d chars)" % len(ref))
+    st, h, b = transcribe(port, wav, "speech.wav", "json", [("stream", "true")])
+    ev = [json.loads(l[6:]) for l in b.decode("utf-8", "surrogateescape").split("\n")
+          if l.startswith("data: ")]
+    deltas = "".join(e["delta"] for e in ev if e["type"] == "transcript.text.delta")
+    check(st == 200 and h.get("content-type") == "text/event-stream" and len(ev) >= 2 and
+          ev[-1]["type"] == "transcript.text.done" and ev[-1]["text"] == ref and
+          deltas.strip() == ref, "stream=true: %d, %d events" % (st, len(ev)))
+    print("stream=true: %d SSE events, deltas join to the text" % len(ev))
     here = os.path.dirname(os.path.abspath(__file__))
     for fmt in ("srt", "vtt"):
         st, h, b = transcribe(port, wav, "speech.wav", fmt)
@@ -193,11 +204,35 @@ def tts_checks(port, d):
                 check(abs(got - n) <= 24, "speech opus: %d samples for %d" % (got, n))
         print("speech %s: %d bytes, %d samples (frames %d x %d = %d)" % (fmt, len(b), got, frames,
                                                                       spf, n))
+    long_text = open(os.path.join(d, "long.txt")).read()
+    long_ref = open(os.path.join(d, "long.raw"), "rb").read()
+    st, h, b = speech(port, response_format="pcm", input=long_text)
+    check(st == 200 and b == long_ref, "speech of %d bytes of text: %d, %d bytes vs vox-tts's %d"
+          % (len(long_text), st, len(b), len(long_ref)))
+    print("speech of %d bytes of text (chunked as vox-tts): %d samples, identical: %s"
+          % (len(long_text), len(b) // 2, b == long_ref))
     st, h, b = speech(port, response_format="pcm", stream_format="sse")
     events = [json.loads(l[6:]) for l in b.decode().split("\n") if l.startswith("data: ")]
     audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
     check(st == 200 and events and events[-1]["type"] == "speech.audio.done" and audio == ref,
           "speech sse: %d, %d events, %d audio bytes" % (st, len(events), len(audio)))
+    # clients that leave in the middle of a streamed answer: the jobs are dropped, no harm
+    body = json.dumps({"input": TTS_TEXT * 20, "voice": "casual_male",
+                       "response_format": "flac"}).encode()
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        s.recv(100)
+        s.close()
+    st, h, b = speech(port, response_format="pcm")
+    check(st == 200 and b == ref, "speech after 2 abrupt disconnects: %d" % st)
+    for _ in range(50):
+        if json.loads(request(port, "/health")[2])["sessions"]["in_use"] == 0:
+            break
+        time.sleep(0.1)
+    check(json.loads(request(port, "/health")[2])["sessions"]["in_use"] == 0,
+          "sessions not released after disconnects")
     st, h, b = speech(port, voice="nobody")
     check(is_error(st, b, 400) and b"casual_female" in b, "unknown voice: %d %r" % (st, b[:200]))
     print("unknown voice -> %d %s" % (st, json.loads(b)["error"]["message"]))

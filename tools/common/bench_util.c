@@ -12,7 +12,7 @@
 /* ---- read bandwidth: the pool's workers sum contiguous parts of one slice ---- */
 typedef struct {
     const float *p;
-    size_t n;      /* floats in the slice */
+    size_t n; /* floats in the slice */
     double sum[64];
 } bw_job;
 
@@ -31,8 +31,10 @@ __attribute__((target("avx2"))) static double sum_avx2(const float *p, size_t n)
     float t[8];
     _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     double s = 0;
-    for (int k = 0; k < 8; k++) s += t[k];
-    for (; i < n; i++) s += p[i];
+    for (int k = 0; k < 8; k++)
+        s += t[k];
+    for (; i < n; i++)
+        s += p[i];
     return s;
 }
 #endif
@@ -49,7 +51,8 @@ static void bw_worker(void *ctx, int w, int nw) {
     }
 #endif
     double s = 0;
-    for (size_t i = b; i < e; i++) s += j->p[i];
+    for (size_t i = b; i < e; i++)
+        s += j->p[i];
     j->sum[w] = s;
 }
 
@@ -65,7 +68,7 @@ double vox_bench_median(double *v, int n) {
 /* Median time to read one slice of `slice` bytes, cycling through a buffer of `total` bytes
  * (the same access pattern as the matrices: each call a different, cold slice). */
 double vox_bench_read_slice_time(vox_pool *pool, const float *buf, size_t total, size_t slice,
-                              int calls) {
+                                 int calls) {
     int n_slices = (int)(total / slice);
     double *t = malloc(sizeof(double) * (size_t)calls);
     double sink = 0;
@@ -101,4 +104,31 @@ double vox_bench_read_bw(int threads, size_t bytes, int calls) {
     free(buf);
     vox_pool_destroy(pool);
     return t > 0 ? (double)slice / t : 0;
+}
+
+double vox_bench_st_bytes(const vox_st_file *f, const char *prefix) {
+    double b = 0;
+    size_t pl = strlen(prefix);
+    for (int i = 0; i < vox_st_count(f); i++) {
+        const vox_st_tensor *t = vox_st_at(f, i);
+        if (!strncmp(t->name, prefix, pl)) b += (double)t->nbytes;
+    }
+    return b;
+}
+
+double vox_bench_codec_decoder_bytes(const vox_st_file *f, const char *prefix) {
+    char dec[128], out[128];
+    snprintf(dec, sizeof dec, "%sdecoder_blocks.", prefix);
+    snprintf(out, sizeof out, "%soutput_proj.", prefix);
+    double b = 0;
+    for (int i = 0; i < vox_st_count(f); i++) {
+        const vox_st_tensor *t = vox_st_at(f, i);
+        if (strncmp(t->name, dec, strlen(dec)) && strncmp(t->name, out, strlen(out))) continue;
+        if (strstr(t->name, ".parametrizations.weight.original0")) continue; /* folded into W */
+        if (strstr(t->name, ".parametrizations.weight.original1"))
+            b += 4.0 * (double)t->numel; /* folded fp32 conv weight */
+        else
+            b += (double)t->nbytes;
+    }
+    return b;
 }
