@@ -7,12 +7,14 @@ page tests need nothing from PyPI. Every network call has a timeout.
 """
 
 import asyncio
+import atexit
 import base64
 import ctypes
 import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -61,7 +63,11 @@ def run(cmd, timeout=60, **kw):
 
 
 def tmpdir(prefix):
-    return tempfile.mkdtemp(prefix=prefix)
+    """A scratch directory removed at exit (kept when VOX_KEEP_TMP is set, for post-mortems)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    if not os.environ.get("VOX_KEEP_TMP"):
+        atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 # ---- models, audio, reference transcripts ------------------------------------------------
