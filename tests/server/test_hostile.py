@@ -447,8 +447,7 @@ def main():
             log_rss = (srv.rss_kb() - rss0) / 1024
             V.log("RSS after all hostile cases: %+.1f MB vs start" % log_rss)
     finally:
-        rc = srv.stop()
-        T.check("SIGTERM after the hostile cases: exit 0", rc == 0, "%s\n%s" % (rc, srv.log_tail()))
+        T.stop(srv)
     T.done()
 
 

@@ -300,8 +300,7 @@ def main():
         except (V.Fail, V.WSClosed, OSError) as e:
             T.check("a normal session after the load works", False, str(e))
     finally:
-        rc = srv.stop()
-        T.check("SIGTERM: exit 0", rc == 0, "%s\n%s" % (rc, srv.log_tail()))
+        T.stop(srv)
     T.done()
 
 

@@ -222,8 +222,7 @@ def main():
         except (OSError, subprocess.TimeoutExpired):
             os.killpg(br.pid, 9)
         clog.close()
-        rc = srv.stop()
-        T.check("SIGTERM: exit 0", rc == 0, "%s\n%s" % (rc, srv.log_tail()))
+        T.stop(srv)
     T.done()
 
 

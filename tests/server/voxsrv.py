@@ -53,6 +53,11 @@ class Checks:
             log("FAIL: %s%s" % (what, (": " + detail) if detail else ""))
         return ok
 
+    def stop(self, srv):
+        """SIGTERM the server: it must exit 0 within its grace period (log tail on failure)."""
+        rc = srv.stop()
+        self.check("SIGTERM: server exits 0", rc == 0, "%s\n%s" % (rc, srv.log_tail()))
+
     def done(self):
         log("%s: %d passed, %d failed" % (self.name, self.passed, len(self.failed)))
         sys.exit(1 if self.failed else 0)
