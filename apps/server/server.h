@@ -21,9 +21,12 @@
  * scheduler holds it and frees it (the caller must not touch it again). Event payloads
  * (text, words, pcm) are moved to the caller by srv_job_pop and freed by srv_event_clear.
  *
- * Routes: endpoint files register routes in tables (srv_ws_asr.c: srv_ws_routes_asr, srv_status.c:
- * srv_routes_status, srv_http.c: srv_routes_http); srv_core.c matches method + exact path
- * (query string excluded) and then calls the route's callbacks for that connection. */
+ * Routes: endpoint files register routes in tables (srv_ws_asr.c: srv_routes_asr_ws,
+ * srv_status.c: srv_routes_status, srv_http.c: srv_routes_http); srv_core.c matches method +
+ * exact path (query string excluded) and then calls the route's callbacks for that connection,
+ * all on the network thread. Route callbacks must not block: decoding a large upload or other
+ * long work belongs in a job (the scheduler) or in small pieces across pump() calls. The core
+ * (not the route) owns the connection memory, its output queue and the size/idle limits. */
 #ifndef VOX_SRV_SERVER_H
 #define VOX_SRV_SERVER_H
 

@@ -592,6 +592,7 @@ int srv_run(srv *S, volatile sig_atomic_t *stop, vox_error *err) {
 }
 
 void srv_net_stop(srv *S) {
+    srv_sched_detach_network(S);             /* the scheduler stops calling lws_cancel_service */
     if (S->ctx) lws_context_destroy(S->ctx); /* closes connections: CLOSED callbacks run */
     S->ctx = NULL;
 }

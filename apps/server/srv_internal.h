@@ -64,8 +64,9 @@ struct srv {
 int srv_net_start(srv *S, vox_error *err); /* lws context + listen socket */
 void srv_net_stop(srv *S);
 int srv_sched_start(srv *S, vox_error *err);
-void srv_sched_stop(srv *S);   /* joins the thread, frees every job */
-void srv_sched_wake(srv *S);   /* new input for the scheduler */
-void srv_wake_network(srv *S); /* lws_cancel_service */
+void srv_sched_stop(srv *S);           /* joins the thread, frees every job */
+void srv_sched_wake(srv *S);           /* new input for the scheduler */
+void srv_sched_detach_network(srv *S); /* before the lws context is destroyed */
+void srv_wake_network(srv *S);         /* lws_cancel_service */
 
 #endif

@@ -78,6 +78,7 @@ struct srv_sched {
     int stop;
     srv_job *ready_head, *ready_tail;
     int wake_net;
+    int no_wake; /* the lws context is going away: no more lws_cancel_service */
 };
 
 /* ---- events -------------------------------------------------------------------------------- */
@@ -830,12 +831,13 @@ static void *sched_main(void *arg) {
         int wake = q->wake_net;
         q->wake_net = 0;
         idle = !worked && !waiting_in;
-        pthread_mutex_unlock(&q->mu);
         double now = vox_time_now();
-        if (wake || now - last_wake > 1.0) {
+        /* under the lock: srv_sched_detach_network() must not race a wake-up */
+        if ((wake || now - last_wake > 1.0) && !q->no_wake) {
             srv_wake_network(S);
             last_wake = now;
         }
+        pthread_mutex_unlock(&q->mu);
     }
 out:
     free(act);
@@ -865,6 +867,13 @@ int srv_sched_start(srv *S, vox_error *err) {
     }
     q->started = 1;
     return VOX_OK;
+}
+
+void srv_sched_detach_network(srv *S) {
+    if (!S->sched) return;
+    pthread_mutex_lock(&S->sched->mu);
+    S->sched->no_wake = 1;
+    pthread_mutex_unlock(&S->sched->mu);
 }
 
 void srv_sched_wake(srv *S) {
