@@ -22,6 +22,7 @@
 #include "vox_backend.h"
 #include "vox_decode.h"
 #include "vox_tekken.h"
+#include "vox_transcript.h"
 
 #define PROG "vox-transcribe"
 
@@ -34,11 +35,6 @@ static void on_sigint(int sig) {
 
 typedef enum { FMT_TXT, FMT_JSON, FMT_SRT, FMT_VTT } out_format;
 static const char *fmt_ext[] = {"txt", "json", "srt", "vtt"};
-
-typedef struct {
-    double pause_sec;    /* gap between words that ends a segment */
-    double max_seg_sec;  /* segment length limit (split at the next word) */
-} seg_opts;
 
 typedef struct {
     int32_t id;
@@ -87,27 +83,6 @@ static void usage(FILE *f) {
 }
 
 /* ---- output helpers ------------------------------------------------------------------------ */
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"') fputs("\\\"", f);
-        else if (*p == '\\') fputs("\\\\", f);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\r') fputs("\\r", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static void sub_time(FILE *f, double t, char sep) {
-    if (t < 0) t = 0;
-    long ms = (long)(t * 1000.0 + 0.5);
-    fprintf(f, "%02ld:%02ld:%02ld%c%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep,
-            ms % 1000);
-}
 
 static int is_space(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
@@ -184,83 +159,66 @@ static word_rec *build_words(const vox_tekken *tk, const job *j, double tok_sec,
     return w;
 }
 
-static int ends_sentence(const char *t) {
-    size_t n = strlen(t);
-    if (!n) return 0;
-    unsigned char c = (unsigned char)t[n - 1];
-    if (c == '.' || c == '?' || c == '!' || c == ';') return 1;
-    /* full-width / ideographic 。！？ and the ellipsis … (3-byte UTF-8) */
-    if (n >= 3) {
-        const char *e = t + n - 3;
-        if (!memcmp(e, "\xe3\x80\x82", 3) || !memcmp(e, "\xef\xbc\x81", 3) ||
-            !memcmp(e, "\xef\xbc\x9f", 3) || !memcmp(e, "\xe2\x80\xa6", 3))
-            return 1;
-    }
-    return 0;
-}
-
+/* vox_transcript callback: a segment's text decoded from its token range (so the whitespace
+ * between words is the tokens' own). */
 typedef struct {
-    size_t w0, w1; /* [w0, w1) word indices */
-} seg_rec;
+    const vox_tekken *tk;
+    const job *j;
+    const word_rec *w;
+    int32_t *scratch;
+} seg_text_ctx;
 
-/* Segments: a segment ends after a word ending in sentence punctuation, before a word that
- * starts more than pause_sec after the previous word's end, or before a word that would make
- * it longer than max_seg_sec. */
-static size_t build_segments(const word_rec *w, size_t nw, const seg_opts *so, seg_rec *seg) {
-    size_t ns = 0;
-    for (size_t k = 0; k < nw; k++) {
-        int new_seg = k == 0;
-        if (k > 0) {
-            const seg_rec *cur = &seg[ns - 1];
-            if (ends_sentence(w[k - 1].text)) new_seg = 1;
-            else if (w[k].start - w[k - 1].end > so->pause_sec) new_seg = 1;
-            else if (w[k].end - w[cur->w0].start > so->max_seg_sec) new_seg = 1;
-        }
-        if (new_seg) seg[ns++].w0 = k;
-        seg[ns - 1].w1 = k + 1;
-    }
-    return ns;
+static char *seg_text(void *ud, const vox_tr_word *tw, const vox_tr_seg *s) {
+    const seg_text_ctx *c = ud;
+    (void)tw;
+    char *r = decode_range(c->tk, c->j->toks, c->w[s->w0].tok0, c->w[s->w1 - 1].tok1, c->scratch);
+    return r ? r : strdup("");
 }
 
 static int write_output(FILE *f, out_format fmt, const vox_tekken *tk, const job *j,
-                        double tok_sec, const seg_opts *so, int delay_ms, int partial) {
+                        double tok_sec, const vox_tr_seg_opts *so, int delay_ms, int partial) {
     int32_t *scratch = malloc((j->n_toks + 1) * sizeof *scratch);
     if (!scratch) return 1;
     char *text = decode_range(tk, j->toks, 0, j->n_toks, scratch);
     size_t nw = 0;
     word_rec *w = text ? build_words(tk, j, tok_sec, &nw, scratch) : NULL;
-    seg_rec *seg = w ? calloc(nw + 1, sizeof *seg) : NULL;
-    if (!text || !w || !seg) {
+    vox_tr_seg *seg = w ? calloc(nw + 1, sizeof *seg) : NULL;
+    vox_tr_word *tw = seg ? calloc(nw + 1, sizeof *tw) : NULL;
+    if (!text || !w || !seg || !tw) {
         free(scratch);
         free(text);
         if (w)
             for (size_t k = 0; k < nw; k++) free(w[k].text);
         free(w);
         free(seg);
+        free(tw);
         return 1;
     }
-    size_t ns = build_segments(w, nw, so, seg);
+    for (size_t k = 0; k < nw; k++) tw[k] = (vox_tr_word){w[k].text, w[k].start, w[k].end};
+    size_t ns = vox_tr_segments(tw, nw, so, seg);
+    seg_text_ctx sc = {tk, j, w, scratch};
+    int rc = 0;
     if (fmt == FMT_TXT) {
         fprintf(f, "%s\n", text);
     } else if (fmt == FMT_JSON) {
         fputs("{\"file\":", f);
-        json_str(f, j->path);
+        vox_tr_json_str(f, j->path);
         fprintf(f, ",\"duration\":%.3f,\"delay_ms\":%d,\"complete\":%s,\"text\":", j->duration,
                 delay_ms, partial ? "false" : "true");
-        json_str(f, text);
+        vox_tr_json_str(f, text);
         fputs(",\"segments\":[", f);
         for (size_t s = 0; s < ns; s++) {
-            char *st = decode_range(tk, j->toks, w[seg[s].w0].tok0, w[seg[s].w1 - 1].tok1, scratch);
+            char *st = seg_text(&sc, tw, &seg[s]);
             fprintf(f, "%s{\"id\":%zu,\"start\":%.3f,\"end\":%.3f,\"text\":", s ? "," : "", s,
                     w[seg[s].w0].start, w[seg[s].w1 - 1].end);
-            json_str(f, st ? st : "");
+            vox_tr_json_str(f, st ? st : "");
             fprintf(f, ",\"first_word\":%zu,\"n_words\":%zu}", seg[s].w0, seg[s].w1 - seg[s].w0);
             free(st);
         }
         fputs("],\"words\":[", f);
         for (size_t k = 0; k < nw; k++) {
             fputs(k ? ",{\"word\":" : "{\"word\":", f);
-            json_str(f, w[k].text);
+            vox_tr_json_str(f, w[k].text);
             fprintf(f, ",\"start\":%.3f,\"end\":%.3f}", w[k].start, w[k].end);
         }
         fputs("],\"tokens\":[", f);
@@ -269,31 +227,15 @@ static int write_output(FILE *f, out_format fmt, const vox_tekken *tk, const job
                     j->toks[i].t, vox_tekken_is_special(tk, j->toks[i].id) ? "true" : "false");
         fputs("]}\n", f);
     } else {
-        int vtt = fmt == FMT_VTT;
-        if (vtt) fputs("WEBVTT\n\n", f);
-        for (size_t s = 0; s < ns; s++) {
-            char *st = decode_range(tk, j->toks, w[seg[s].w0].tok0, w[seg[s].w1 - 1].tok1, scratch);
-            double a = w[seg[s].w0].start, b = w[seg[s].w1 - 1].end;
-            if (b <= a) b = a + 0.001; /* cues need a positive length */
-            if (!vtt) fprintf(f, "%zu\n", s + 1);
-            sub_time(f, a, vtt ? '.' : ',');
-            fputs(" --> ", f);
-            sub_time(f, b, vtt ? '.' : ',');
-            /* a cue text may not contain an empty line (nor "-->" in VTT): newlines -> spaces */
-            for (char *p = st; p && *p; p++)
-                if (*p == '\n' || *p == '\r') *p = ' ';
-            if (vtt && st)
-                for (char *p; (p = strstr(st, "-->"));) p[2] = ' ';
-            fprintf(f, "\n%s\n\n", st ? st : "");
-            free(st);
-        }
+        rc = vox_tr_write_subs(f, fmt == FMT_VTT, tw, seg, ns, seg_text, &sc);
     }
     for (size_t k = 0; k < nw; k++) free(w[k].text);
     free(w);
     free(seg);
+    free(tw);
     free(text);
     free(scratch);
-    return ferror(f) ? 1 : 0;
+    return rc || ferror(f) ? 1 : 0;
 }
 
 static int collect_tokens(job *j) {
@@ -339,7 +281,7 @@ int main(int argc, char **argv) {
     const char *model = NULL, *dev_s = "auto", *out_file = NULL, *out_dir = NULL;
     int delay = 0, tokens = 0, threads = 0, verbose = 0, raw = 0, batch = 4;
     out_format fmt = FMT_TXT;
-    seg_opts so = {1.0, 10.0};
+    vox_tr_seg_opts so = {1.0, 10.0};
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     int nf = 0, n_stdin = 0;
     if (!files) return 1;

@@ -5,15 +5,13 @@
  * by vox_tts_split_text (sentence ends, then clause marks, spaces, UTF-8 boundaries; the rules
  * are in vox_tts.h); voices listed by vox_tts_list_voices; --ref AUDIO through
  * vox_tts_voice_from_file (codec encoder). Each chunk is one tts session (prompt + prefill +
- * frames); each frame's codes are decoded through the codec as it arrives and the PCM goes out at once: WAV (our own 16-bit writer, header patched at the
- * end), raw s16le on stdout (-o -), --play (PortAudio), and FLAC/MP3/Ogg/Opus through a
- * libsndfile stream opened here with the settings of vox_audio_write (which itself only takes
- * whole buffers): 16-bit FLAC as round(x * 32768) clipped, lossy formats clamped floats,
- * Vorbis quality 0.6.
+ * frames); each frame's codes are decoded through the codec as it arrives and the PCM goes out
+ * at once through vox_audio_stream (audio/): WAV, FLAC, MP3, Ogg Vorbis, Opus with the
+ * settings of vox_audio_write, headers patched at the end (the file is seekable), raw s16le on
+ * stdout (-o -), and --play (PortAudio).
  * Exit: 0 ok, 1 runtime failure (model, voice file, output), 2 usage, 130 interrupted (SIGINT:
  * the audio made so far is written). Diagnostics on stderr. */
 #define _POSIX_C_SOURCE 200809L
-#include <sndfile.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -27,6 +25,7 @@
 #include <unistd.h>
 
 #include "cpu/vox_blas.h"
+#include "vox_audio_stream.h"
 #include "vox_audio_write.h"
 #include "vox_backend.h"
 #include "vox_codec.h"
@@ -104,93 +103,46 @@ static char *read_stream(FILE *f, size_t *len) {
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-typedef enum { OUT_NONE, OUT_RAW, OUT_WAV, OUT_SND } out_kind;
-
 typedef struct {
-    out_kind kind;
-    const char *path;
-    FILE *f;           /* OUT_RAW (stdout) / OUT_WAV */
-    SNDFILE *sf;       /* OUT_SND */
-    int sf_int;        /* OUT_SND: 16-bit integer PCM (FLAC) rather than float */
-    size_t n;          /* samples written */
-    int16_t tmp[4096]; /* s16 conversion scratch */
-    int itmp[4096];    /* left-aligned int scratch (libsndfile) */
-    float ftmp[4096];  /* clamped float scratch */
+    const char *path;     /* file name, "stdout" for -o - */
+    FILE *f;              /* the output file or stdout; NULL without -o */
+    int is_stdout;
+    int werr;             /* errno of the last failed write */
+    vox_audio_stream *as; /* encoder writing into f */
+    size_t n;             /* samples written */
     vox_pa_playback *pb;
     int rate;
 } sink;
 
-static void put_le32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
+/* vox_audio_stream callbacks over the FILE: append, and rewrite bytes already written (header
+ * fix-ups at the end; never used for stdout, which may be a pipe). */
+static int sink_fwrite(void *ud, const void *p, size_t n) {
+    sink *s = ud;
+    errno = 0;
+    if (fwrite(p, 1, n, s->f) != n || (s->is_stdout && fflush(s->f))) {
+        s->werr = errno ? errno : EIO;
+        return 1;
+    }
+    return 0;
 }
 
-/* 44-byte RIFF/WAVE header, 16-bit PCM mono. */
-static int wav_header(FILE *f, int rate, size_t n) {
-    unsigned char h[44];
-    uint32_t data = (uint32_t)(n * 2);
-    memcpy(h, "RIFF", 4);
-    put_le32(h + 4, 36 + data);
-    memcpy(h + 8, "WAVEfmt ", 8);
-    put_le32(h + 16, 16);
-    h[20] = 1, h[21] = 0; /* PCM */
-    h[22] = 1, h[23] = 0; /* mono */
-    put_le32(h + 24, (uint32_t)rate);
-    put_le32(h + 28, (uint32_t)rate * 2);
-    h[32] = 2, h[33] = 0;
-    h[34] = 16, h[35] = 0;
-    memcpy(h + 36, "data", 4);
-    put_le32(h + 40, data);
-    return fwrite(h, 1, 44, f) == 44 ? 0 : 1;
+static int sink_patch(void *ud, uint64_t off, const void *p, size_t n) {
+    sink *s = ud;
+    errno = 0;
+    if (fflush(s->f) || fseeko(s->f, (off_t)off, SEEK_SET) || fwrite(p, 1, n, s->f) != n ||
+        fflush(s->f) || fseeko(s->f, 0, SEEK_END)) {
+        s->werr = errno ? errno : EIO;
+        return 1;
+    }
+    return 0;
 }
 
 /* Append x[n] to every output. */
 static int sink_write(sink *s, const float *x, size_t n, vox_error *e) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return vox_set_error(e, VOX_ERR_FORMAT, "sample %zu is not finite", s->n + i);
-    if (s->kind == OUT_RAW || s->kind == OUT_WAV) {
-        for (size_t i = 0; i < n;) {
-            size_t k = n - i < 4096 ? n - i : 4096;
-            for (size_t j = 0; j < k; j++) {
-                double v = round((double)x[i + j] * 32768.0); /* as vox_audio_write */
-                v = v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : v;
-                int16_t q = (int16_t)v;
-                unsigned char *p = (unsigned char *)&s->tmp[j];
-                p[0] = (unsigned char)(q & 0xff); /* little-endian on any host */
-                p[1] = (unsigned char)((uint16_t)q >> 8);
-            }
-            if (fwrite(s->tmp, 2, k, s->f) != k)
-                return vox_set_error(e, VOX_ERR_IO, "%s: write failed: %s",
-                                     s->kind == OUT_RAW ? "stdout" : s->path, strerror(errno));
-            i += k;
-        }
-        if (s->kind == OUT_RAW) fflush(s->f);
-    } else if (s->kind == OUT_SND) {
-        for (size_t i = 0; i < n;) {
-            size_t k = n - i < 4096 ? n - i : 4096;
-            sf_count_t w;
-            if (s->sf_int) {
-                for (size_t j = 0; j < k; j++) {
-                    double v = round((double)x[i + j] * 32768.0);
-                    v = v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : v;
-                    s->itmp[j] = (int)v * 65536; /* libsndfile ints are left-aligned */
-                }
-                w = sf_writef_int(s->sf, s->itmp, (sf_count_t)k);
-            } else {
-                for (size_t j = 0; j < k; j++) {
-                    float v = x[i + j];
-                    s->ftmp[j] = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-                }
-                w = sf_writef_float(s->sf, s->ftmp, (sf_count_t)k);
-            }
-            if (w != (sf_count_t)k)
-                return vox_set_error(e, VOX_ERR_IO, "%s: write failed: %s", s->path,
-                                     sf_strerror(s->sf));
-            i += k;
-        }
+    if (s->as && vox_audio_stream_write(s->as, x, n, e)) {
+        if (e->code == VOX_ERR_IO)
+            vox_set_error(e, VOX_ERR_IO, "%s: write failed: %s", s->path, strerror(s->werr));
+        return e->code;
     }
     if (s->pb && vox_pa_playback_write(s->pb, x, n, e)) return e->code ? e->code : VOX_ERR_DEVICE;
     s->n += n;
@@ -378,88 +330,49 @@ int main(int argc, char **argv) {
         goto done;
     }
 
-    /* output opened before the model loads: an unwritable path fails at once */
+    /* output opened before the model loads: an unwritable path fails at once. The rate is
+     * the codec's: read it now (params.json) so the stream starts before the model loads. */
     if (out_path) {
+        const char *fmt = "pcm";
         if (!strcmp(out_path, "-")) {
             if (isatty(STDOUT_FILENO)) {
                 fprintf(stderr, PROG ": -o -: stdout is a terminal; redirect it (raw s16le PCM)\n");
                 status = 2;
                 goto done;
             }
-            out.kind = OUT_RAW;
             out.f = stdout;
+            out.is_stdout = 1;
             out.path = "stdout";
         } else {
-            size_t pl = strlen(out_path);
-            const char *ext = strrchr(out_path, '.');
-            int wav = pl >= 4 && !strcasecmp(out_path + pl - 4, ".wav");
+            fmt = vox_audio_stream_format_for_path(out_path);
             out.path = out_path;
-            if (wav) {
-                FILE *f = fopen(out_path, "wb");
-                if (!f) {
-                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
-                            strerror(errno));
-                    status = 1;
-                    goto done;
-                }
-                out.kind = OUT_WAV;
-                out.f = f;
-                if (wav_header(f, out.rate, 0)) {
-                    fprintf(stderr, PROG ": %s: write failed: %s\n", out_path, strerror(errno));
-                    status = 1;
-                    goto done;
-                }
-            } else {
-                /* the rate is the codec's: read it now (params.json) so the stream opens
-                 * before the model loads */
-                snprintf(path, sizeof path, "%s/params.json", model);
-                vox_params *p0 = vox_params_load(path, &e);
-                vox_codec_config c0;
-                if (!p0 || vox_codec_config_from_params(p0, NULL, &c0, &e)) {
-                    fprintf(stderr, PROG ": %s\n", e.msg);
-                    vox_params_free(p0);
-                    status = 1;
-                    goto done;
-                }
-                vox_params_free(p0);
-                out.rate = c0.sampling_rate;
-                SF_INFO si = {0};
-                si.samplerate = out.rate;
-                si.channels = 1;
-                if (!strcasecmp(ext, ".flac")) si.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
-                else if (!strcasecmp(ext, ".opus")) si.format = SF_FORMAT_OGG | SF_FORMAT_OPUS;
-                else if (!strcasecmp(ext, ".mp3"))
-                    si.format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
-                else si.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
-                out.sf_int = !strcasecmp(ext, ".flac");
-                if (!sf_format_check(&si)) {
-                    fprintf(stderr, PROG ": %s: libsndfile cannot write this format at %d Hz "
-                                    "mono\n", out_path, out.rate);
-                    status = 2;
-                    goto done;
-                }
-                errno = 0;
-                int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-                if (fd < 0) { /* errno text, as for .wav (sf_open's message is vaguer) */
-                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
-                            strerror(errno));
-                    status = 1;
-                    goto done;
-                }
-                out.sf = sf_open_fd(fd, SFM_WRITE, &si, 1);
-                if (!out.sf) {
-                    fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
-                            sf_strerror(NULL));
-                    remove(out_path);
-                    status = 1;
-                    goto done;
-                }
-                out.kind = OUT_SND;
-                if ((si.format & SF_FORMAT_SUBMASK) == SF_FORMAT_VORBIS) {
-                    double q = 0.6; /* as vox_audio_write */
-                    sf_command(out.sf, SFC_SET_VBR_ENCODING_QUALITY, &q, sizeof q);
-                }
+            out.f = fopen(out_path, "wb");
+            if (!out.f) {
+                fprintf(stderr, PROG ": %s: cannot open for writing: %s\n", out_path,
+                        strerror(errno));
+                status = 1;
+                goto done;
             }
+        }
+        snprintf(path, sizeof path, "%s/params.json", model);
+        vox_params *p0 = vox_params_load(path, &e);
+        vox_codec_config c0;
+        if (!p0 || vox_codec_config_from_params(p0, NULL, &c0, &e)) {
+            fprintf(stderr, PROG ": %s\n", e.msg);
+            vox_params_free(p0);
+            status = 1;
+            goto done;
+        }
+        vox_params_free(p0);
+        out.rate = c0.sampling_rate;
+        out.as = vox_audio_stream_open(fmt, out.rate, sink_fwrite, out.is_stdout ? NULL : sink_patch,
+                                       &out, &e);
+        if (!out.as) {
+            if (e.code == VOX_ERR_IO)
+                fprintf(stderr, PROG ": %s: write failed: %s\n", out.path, strerror(out.werr));
+            else fprintf(stderr, PROG ": %s: %s\n", out.path, e.msg);
+            status = e.code == VOX_ERR_IO ? 1 : 2;
+            goto done;
         }
     }
 
@@ -628,23 +541,18 @@ int main(int argc, char **argv) {
     if (interrupted) fprintf(stderr, PROG ": interrupted; the audio made so far is written\n");
 
 done:
-    if (out.kind == OUT_WAV && out.f) {
-        int bad = fflush(out.f) || fseek(out.f, 0, SEEK_SET) || wav_header(out.f, out.rate, out.n);
-        if (fclose(out.f) || bad) {
-            fprintf(stderr, PROG ": %s: write failed: %s\n", out.path, strerror(errno));
-            if (!status) status = 1;
-        }
-        if (status && !interrupted) remove(out.path);
-    } else if (out.kind == OUT_SND) {
-        if (sf_close(out.sf)) {
-            fprintf(stderr, PROG ": %s: write failed at close\n", out.path);
-            if (!status) status = 1;
-        }
-        if (status && !interrupted) remove(out.path);
-    } else if (out.kind == OUT_RAW && fflush(stdout)) {
-        fprintf(stderr, PROG ": stdout: write failed: %s\n", strerror(errno));
+    if (out.as && vox_audio_stream_finish(out.as, &e)) {
+        if (e.code == VOX_ERR_IO)
+            fprintf(stderr, PROG ": %s: write failed: %s\n", out.path, strerror(out.werr));
+        else fprintf(stderr, PROG ": %s: %s\n", out.path, e.msg);
         if (!status) status = 1;
     }
+    vox_audio_stream_free(out.as);
+    if (out.f && (out.is_stdout ? fflush(out.f) : fclose(out.f))) {
+        fprintf(stderr, PROG ": %s: write failed: %s\n", out.path, strerror(errno));
+        if (!status) status = 1;
+    }
+    if (out.f && !out.is_stdout && status && !interrupted) remove(out.path);
     if (out.pb && vox_pa_playback_close(out.pb, &e)) {
         fprintf(stderr, PROG ": --play: %s\n", e.msg);
         if (!status) status = 1;
