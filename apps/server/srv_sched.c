@@ -7,6 +7,7 @@
  * work itself runs unlocked on streams only this thread touches (vox_asr_stream,
  * vox_tts_session, vox_codec_state are scheduler-private). */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -718,8 +719,8 @@ static void *sched_main(void *arg) {
         fprintf(stderr, "vox-server: scheduler: out of memory\n");
         goto out;
     }
-    double last_wake = 0;
-    int idle = 0;
+    double last_wake = 0, last_trim = 0;
+    int idle = 0, trim_pending = 0;
     for (;;) {
         /* 1. reap closed jobs, collect the active ones */
         pthread_mutex_lock(&q->mu);
@@ -754,10 +755,19 @@ static void *sched_main(void *arg) {
             if (j->in_n || j->flush_req || (j->end_req && !j->ended)) waiting_in++;
         }
         pthread_mutex_unlock(&q->mu);
+        trim_pending |= dead != NULL;
         while (dead) {
             srv_job *nx = dead->next;
             job_free(dead);
             dead = nx;
+        }
+        /* streams are allocated and freed here, in this thread's malloc arena, which glibc
+         * does not give back by itself: without the trim, RSS climbs by the size of every
+         * session ever opened (1000 connect/disconnect cycles: +345 MB). At most 4 per s. */
+        if (trim_pending && vox_time_now() - last_trim > 0.25) {
+            malloc_trim(0);
+            trim_pending = 0;
+            last_trim = vox_time_now();
         }
         pthread_mutex_lock(&S->met.mu);
         S->met.asr_queue = waiting_in;

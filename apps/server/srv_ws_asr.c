@@ -568,6 +568,10 @@ static int asr_data(srv_conn *c, const void *p, size_t n, int binary) {
     if (binary)
         return send_error(c, SRV_ERR_INVALID_JSON, "invalid_json", 400,
                           "binary frame: this endpoint takes JSON text messages");
+    /* RFC 6455 text frames are UTF-8; never echo invalid bytes back in an error message */
+    if (vox_utf8_check(p, n) != n)
+        return send_error(c, SRV_ERR_INVALID_JSON, "invalid_json", 400,
+                          "text message is not valid UTF-8");
     cJSON *root = cJSON_ParseWithLength(p, n);
     if (!root) return send_error(c, SRV_ERR_INVALID_JSON, "invalid_json", 400, "Invalid JSON");
     int rc;
