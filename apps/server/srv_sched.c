@@ -555,7 +555,14 @@ static void asr_collect(srv_job *j, int final) {
 static void asr_take_input(srv_sched *q, srv_job *j) {
     if (!j->st) {
         vox_error e0 = {0};
-        j->st = vox_asr_stream_create(j->S->asr, j->delay_ms, &e0);
+        /* watchdog off by default: a live stream then decodes exactly as vox-transcribe
+         * decodes the same audio (whose streams finish from the start, where the watchdog
+         * never acts); with it, restarts depend on how far the audio has arrived */
+        vox_asr_opts ao;
+        vox_asr_opts_default(&ao);
+        ao.delay_ms = j->delay_ms;
+        ao.watchdog = j->S->cfg.watchdog;
+        j->st = vox_asr_stream_create_opts(j->S->asr, &ao, &e0);
         if (!j->st) {
             push_error(j, e0.code, e0.msg);
             return;
