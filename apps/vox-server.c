@@ -43,9 +43,9 @@ static void usage(FILE *f) {
         "  --grace S                on SIGTERM, time for in-flight sessions (default 10)\n"
         "  --max-out-queue BYTES    output queued to one client before it is dropped\n"
         "                           (default 8388608)\n"
-        "  --watchdog               restart a live stream's decoder on ruts / mid-stream EOS\n"
-        "                           (as vox-live; default off: transcripts then equal\n"
-        "                           vox-transcribe's on the same audio, whatever the timing)\n"
+        "  --no-watchdog            never restart a stream's decoder on a mid-stream EOS,\n"
+        "                           a rut or the position limit (default: restart, as\n"
+        "                           vox-transcribe and vox-live do)\n"
         "  --device D               cpu, cuda or auto (default auto)\n"
         "  --threads N              CPU threads (default: all online CPUs)\n"
         "  -v                       verbose diagnostics on stderr\n"
@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
     cfg.max_message = 16u << 20;
     cfg.max_audio_sec = 3600;
     cfg.idle_timeout = 60;
+    cfg.watchdog = 1;
     cfg.grace_sec = 10;
     cfg.max_out_queue = 8u << 20;
     for (int i = 1; i < argc; i++) {
@@ -95,8 +96,8 @@ int main(int argc, char **argv) {
             cfg.host = argv[++i];
         else if (!strcmp(a, "--device") && has)
             cfg.device = argv[++i];
-        else if (!strcmp(a, "--watchdog"))
-            cfg.watchdog = 1;
+        else if (!strcmp(a, "--no-watchdog"))
+            cfg.watchdog = 0;
         else if (!strcmp(a, "-v"))
             cfg.verbose = 1;
         else if (has && (!strcmp(a, "--port") || !strcmp(a, "--max-sessions") ||

@@ -50,6 +50,8 @@ struct vox_asr_stream {
     float *adp; /* [adp_cap][dec_dim] */
     int64_t adp_cap, adp_end;
     int64_t n_final; /* total audio tokens once finished, else -1 */
+    int64_t n_real;  /* audio tokens holding pushed audio (before the end padding) once ended,
+                        else -1: tokens >= n_real are the end flush's zeros */
 
     /* decoder */
     vox_kv *dec_kv; /* [dec_layers] */
@@ -60,7 +62,7 @@ struct vox_asr_stream {
     int64_t dec_pos; /* next decoder position to run (RUN) */
     int64_t pos_limit;
     int32_t last_tok;
-    int rut, draining, finishing, restart_flag;
+    int rut, draining, restart_flag;
     int64_t restarts, n_generated;
 
     /* output */
@@ -239,6 +241,7 @@ vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr
     int nl = m->info.n_left_pad_tokens;
     s->P = 1 + nl + n_delay;
     s->n_final = -1;
+    s->n_real = -1;
     int E = m->enc.dim, D = m->dec.dim, C = o.max_chunk_tokens;
     int ne = m->info.enc_layers, nd = m->info.dec_layers;
     s->prompt = malloc((size_t)s->P * sizeof *s->prompt);
@@ -413,11 +416,12 @@ int vox_asr_flush(vox_asr_stream *s, vox_error *err) {
 int vox_asr_end(vox_asr_stream *s, vox_error *err) {
     if (!s) return vox_set_error(err, VOX_ERR_ARG, "vox_asr_end: NULL stream");
     if (s->mel_finished) return VOX_OK;
+    int64_t t = s->m->info.samples_per_token;
+    s->n_real = (s->samples + t - 1) / t;
     int rc = push_zeros(s, right_pad(s), err);
     if (!rc) rc = mel_take(s, NULL, 0, 1, err);
     if (rc) return rc;
     s->mel_finished = 1;
-    s->finishing = 1;
     s->n_final = s->adp_end + (int64_t)((s->mel_n - s->mel_head) / (size_t)s->m->mel_per_tok);
     return VOX_OK;
 }
@@ -718,14 +722,20 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             s->dec_pos = pos + 1;
             s->last_tok = tok;
             s->rut = tok < vox_tekken_n_special(m->tok) ? s->rut + 1 : 0;
+            /* The watchdog acts only while the decoder is inside pushed audio, never in the
+             * end flush's zeros. Whether a token lies there depends on the audio alone (before
+             * vox_asr_end no token can: the decoder never runs ahead of the audio), so a paced
+             * live stream restarts exactly where a stream given the whole file at once does. */
+            int in_audio = s->n_real < 0 || s->a0 + pos < s->n_real;
+            int wd = s->o.watchdog && in_audio;
             if (tok == m->info.eos) {
-                if (s->finishing || !s->o.watchdog) s->state = ST_DONE;
-                else restart_decoder(s);
-            } else if (s->o.watchdog && !s->finishing && !s->draining &&
+                if (wd) restart_decoder(s);
+                else s->state = ST_DONE;
+            } else if (wd && !s->draining &&
                        (s->rut >= s->o.rut_tokens || s->dec_pos >= s->pos_limit)) {
                 restart_decoder(s);
             } else if (s->dec_pos >= s->pos_limit) {
-                s->state = ST_DONE; /* no watchdog: the context is full */
+                s->state = ST_DONE; /* the context is full (no watchdog, or in the end flush) */
             }
         }
         nprog += ns;

@@ -52,6 +52,22 @@ static toklist run(const vox_asr_model *m, const vox_asr_opts *o, const float *x
     return l;
 }
 
+/* The whole audio pushed and the end announced before any decoding (as vox-transcribe does). */
+static toklist run_offline(const vox_asr_model *m, const vox_asr_opts *o, const float *x, size_t n,
+                           int64_t *restarts) {
+    toklist l = {0};
+    vox_error e = {0};
+    vox_asr_stream *s = vox_asr_stream_create_opts(m, o, &e);
+    VOX_CHECK(&T, s != NULL, "create: %s", e.msg);
+    if (!s) return l;
+    VOX_CHECK(&T, vox_asr_push(s, x, n, &e) == VOX_OK, "push: %s", e.msg);
+    VOX_CHECK(&T, vox_asr_finish(s, &e) == VOX_OK, "finish: %s", e.msg);
+    drain(s, &l);
+    if (restarts) *restarts = vox_asr_stream_restarts(s);
+    vox_asr_stream_free(s);
+    return l;
+}
+
 int main(void) {
     char dir[1024], cmd[2048], wav[1024];
     snprintf(dir, sizeof dir, "%s/test_asr_stream_XXXXXX", VOX_BINARY_DIR);
@@ -112,6 +128,17 @@ int main(void) {
     VOX_CHECK(&T, r1 > 0 && restarts_seen == r1, "restarts %lld, seen %d", (long long)r1, restarts_seen);
     VOX_CHECK(&T, contiguous, "audio tokens skipped across restarts");
     VOX_CHECK(&T, c.n > 0 && c.t[c.n - 1].audio_tok >= n_tok - 2 - 40, "decoding did not reach the end (within one prompt)");
+    /* the watchdog's restarts depend on the audio, not on its pacing: the same restarts and
+     * tokens when the whole audio and its end are known before decoding starts */
+    int64_t r3 = 0;
+    toklist d = run_offline(m, &o, x, n, &r3);
+    int same = d.n == c.n && r3 == r1;
+    for (int i = 0; same && i < c.n; i++)
+        same = c.t[i].id == d.t[i].id && c.t[i].audio_tok == d.t[i].audio_tok && c.t[i].restart == d.t[i].restart;
+    printf("watchdog, whole audio and end known first: %d tokens, %lld restarts: %s\n", d.n, (long long)r3,
+           same ? "identical to the 80 ms stream" : "DIFFERENT");
+    VOX_CHECK(&T, same, "watchdog restarts depend on pacing (%d vs %d tokens, %lld vs %lld restarts)", d.n, c.n,
+              (long long)r3, (long long)r1);
 
     /* flush mid-stream and continue */
     vox_asr_opts_default(&o);
@@ -136,7 +163,7 @@ int main(void) {
     VOX_CHECK(&T, f.n > after_flush + 40, "stream did not continue after flush");
     vox_asr_stream_free(s);
 
-    free(a.t), free(b.t), free(c.t), free(f.t);
+    free(a.t), free(b.t), free(c.t), free(d.t), free(f.t);
     free(x);
     free(sp);
     vox_asr_model_free(m);

@@ -58,7 +58,7 @@ typedef struct srv_config {
     double idle_timeout;  /* seconds without client input before a session is closed, 60 */
     double grace_sec;     /* SIGTERM: time allowed to in-flight sessions, default 10 */
     size_t max_out_queue; /* bytes queued to one client before it is dropped, 8 MiB */
-    int watchdog;         /* ASR decoder watchdog on live streams (vox_asr_opts), default 0 */
+    int watchdog;         /* ASR decoder watchdog on live streams (vox_asr_opts), default 1 */
     int verbose;
 } srv_config;
 

@@ -555,9 +555,8 @@ static void asr_collect(srv_job *j, int final) {
 static void asr_take_input(srv_sched *q, srv_job *j) {
     if (!j->st) {
         vox_error e0 = {0};
-        /* watchdog off by default: a live stream then decodes exactly as vox-transcribe
-         * decodes the same audio (whose streams finish from the start, where the watchdog
-         * never acts); with it, restarts depend on how far the audio has arrived */
+        /* watchdog on by default: its restarts depend on the audio alone, not on how far it
+         * has arrived, so a live stream still decodes exactly as vox-transcribe does */
         vox_asr_opts ao;
         vox_asr_opts_default(&ao);
         ao.delay_ms = j->delay_ms;
