@@ -12,15 +12,15 @@ enum { ST_WAIT = 0, ST_RUN = 1, ST_DONE = 2 };
 typedef struct asr_batch {
     vox_lm_scratch enc_sc, dec_sc;
     int cap_enc_rows, cap_dec_rows, cap_streams;
-    float *x_enc;   /* [cap_enc_rows][enc_dim] */
-    float *a1, *a2; /* [cap_enc_rows / ds][dec_dim] adapter hidden / output */
-    float *x_dec;   /* [cap_dec_rows][dec_dim] */
-    float *h;       /* [cap_streams][dec_dim] last rows */
-    float *logits;  /* [cap_streams][vocab] */
-    vox_lm_seg *segs;  /* [cap_streams] host */
+    float *x_enc;                    /* [cap_enc_rows][enc_dim] */
+    float *a1, *a2;                  /* [cap_enc_rows / ds][dec_dim] adapter hidden / output */
+    float *x_dec;                    /* [cap_dec_rows][dec_dim] */
+    float *h;                        /* [cap_streams][dec_dim] last rows */
+    float *logits;                   /* [cap_streams][vocab] */
+    vox_lm_seg *segs;                /* [cap_streams] host */
     int *k_tok, *dec_rows, *dec_idx; /* [cap_streams] host */
-    int32_t *ids;      /* [cap_dec_rows] host */
-    int32_t *out_ids;  /* [cap_streams] host */
+    int32_t *ids;                    /* [cap_dec_rows] host */
+    int32_t *out_ids;                /* [cap_streams] host */
 } asr_batch;
 
 struct vox_asr_stream {
@@ -34,8 +34,8 @@ struct vox_asr_stream {
     vox_mel_stream *ms;
     float *mel_buf; /* host [mel_cap][n_mels] pending frames from mel_head */
     size_t mel_cap, mel_n, mel_head;
-    int64_t mel_done;       /* frames handed to the conv stem */
-    int64_t samples;        /* samples fed to the mel stream (incl. padding) */
+    int64_t mel_done; /* frames handed to the conv stem */
+    int64_t samples;  /* samples fed to the mel stream (incl. padding) */
     int mel_finished;
 
     /* conv stem tails (backend) */
@@ -78,10 +78,10 @@ struct vox_asr_stream {
     asr_batch b;
 };
 
-#define OPC(call, what)                                                        \
-    do {                                                                       \
-        int rc_ = (call);                                                      \
-        if (rc_ != VOX_OK) return vox_lm_op_error(be, rc_, (what), err);      \
+#define OPC(call, what)                                                                            \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != VOX_OK) return vox_lm_op_error(be, rc_, (what), err);                           \
     } while (0)
 
 void vox_asr_opts_default(vox_asr_opts *o) {
@@ -136,7 +136,8 @@ static int batch_reserve(const vox_asr_model *m, vox_backend *be, asr_batch *b, 
         b->cap_enc_rows = 0;
         int tr = enc_rows / m->ds + 1;
         if (!(b->x_enc = balloc(be, (size_t)enc_rows * E * 4, err)) ||
-            !(b->a1 = balloc(be, (size_t)tr * D * 4, err)) || !(b->a2 = balloc(be, (size_t)tr * D * 4, err)))
+            !(b->a1 = balloc(be, (size_t)tr * D * 4, err)) ||
+            !(b->a2 = balloc(be, (size_t)tr * D * 4, err)))
             return VOX_ERR_NOMEM;
         if (vox_lm_scratch_reserve(&b->enc_sc, &m->enc, enc_rows, err)) return VOX_ERR_NOMEM;
         b->cap_enc_rows = enc_rows;
@@ -196,8 +197,8 @@ static int fold_ada(vox_asr_stream *s, vox_error *err) {
         return vox_lm_op_error(be, rc, "t_cond upload", err);
     }
     for (int l = 0; l < m->info.dec_layers && rc == VOX_OK; l++)
-        rc = vox_lm_ada_fold(be, s->fold + (size_t)l * D, m->dec_layers[l].ffn_norm, &m->ada_down[l],
-                             &m->ada_up[l], cond, cond + D, err);
+        rc = vox_lm_ada_fold(be, s->fold + (size_t)l * D, m->dec_layers[l].ffn_norm,
+                             &m->ada_down[l], &m->ada_up[l], cond, cond + D, err);
     bfree(be, cond);
     return rc;
 }
@@ -225,7 +226,8 @@ vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr
     int n_delay;
     if (vox_asr_delay_tokens(m, o.delay_ms, &n_delay, err)) return NULL;
     if (m->enc.window <= 0) {
-        vox_set_error(err, VOX_ERR_UNSUPPORTED, "encoder without sliding_window is not supported for streaming");
+        vox_set_error(err, VOX_ERR_UNSUPPORTED,
+                      "encoder without sliding_window is not supported for streaming");
         return NULL;
     }
     vox_asr_stream *s = calloc(1, sizeof *s);
@@ -253,14 +255,16 @@ vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr
         goto fail;
     }
     s->prompt[0] = m->info.bos;
-    for (int i = 1; i < s->P; i++) s->prompt[i] = m->info.pad;
+    for (int i = 1; i < s->P; i++)
+        s->prompt[i] = m->info.pad;
     if (!(s->ms = vox_mel_stream_new(m->mel, err))) goto fail;
     if (!(s->mel_in = balloc(be, (size_t)(2 + m->mel_per_tok * C) * m->n_mels * 4, err)) ||
         !(s->c0_in = balloc(be, (size_t)(1 + m->mel_per_tok * C) * E * 4, err)))
         goto fail;
     int64_t ecap = (int64_t)m->enc.window + (int64_t)m->ds * C - 1;
     for (int l = 0; l < ne; l++)
-        if (vox_lm_kv_alloc(be, &s->enc_kv[l], ecap, m->enc.n_kv_heads * m->enc.head_dim, err)) goto fail;
+        if (vox_lm_kv_alloc(be, &s->enc_kv[l], ecap, m->enc.n_kv_heads * m->enc.head_dim, err))
+            goto fail;
     s->adp_cap = nl + s->P + 3 * C;
     if (!(s->adp = balloc(be, (size_t)s->adp_cap * D * 4, err))) goto fail;
     int64_t dcap;
@@ -273,12 +277,14 @@ vox_asr_stream *vox_asr_stream_create_opts(const vox_asr_model *m, const vox_asr
     }
     if (o.max_dec_pos > 0 && o.max_dec_pos < s->pos_limit) s->pos_limit = o.max_dec_pos;
     if (s->pos_limit <= s->P) {
-        vox_set_error(err, VOX_ERR_ARG, "decoder position limit %lld must exceed the prompt length %d",
+        vox_set_error(err, VOX_ERR_ARG,
+                      "decoder position limit %lld must exceed the prompt length %d",
                       (long long)s->pos_limit, s->P);
         goto fail;
     }
     for (int l = 0; l < nd; l++)
-        if (vox_lm_kv_alloc(be, &s->dec_kv[l], dcap, m->dec.n_kv_heads * m->dec.head_dim, err)) goto fail;
+        if (vox_lm_kv_alloc(be, &s->dec_kv[l], dcap, m->dec.n_kv_heads * m->dec.head_dim, err))
+            goto fail;
     if (!(s->fold = balloc(be, (size_t)nd * D * 4, err))) goto fail;
     if (fold_ada(s, err)) goto fail;
     vox_tekken_stream_init(&s->ts, m->tok, VOX_TEKKEN_SPECIAL_IGNORE);
@@ -306,9 +312,11 @@ void vox_asr_stream_free(vox_asr_stream *s) {
     bfree(be, s->mel_in);
     bfree(be, s->c0_in);
     if (s->enc_kv)
-        for (int l = 0; l < s->m->info.enc_layers; l++) vox_lm_kv_free(be, &s->enc_kv[l]);
+        for (int l = 0; l < s->m->info.enc_layers; l++)
+            vox_lm_kv_free(be, &s->enc_kv[l]);
     if (s->dec_kv)
-        for (int l = 0; l < s->m->info.dec_layers; l++) vox_lm_kv_free(be, &s->dec_kv[l]);
+        for (int l = 0; l < s->m->info.dec_layers; l++)
+            vox_lm_kv_free(be, &s->dec_kv[l]);
     free(s->enc_kv);
     free(s->dec_kv);
     bfree(be, s->adp);
@@ -322,21 +330,30 @@ void vox_asr_stream_free(vox_asr_stream *s) {
 }
 
 void vox_asr_stream_set_taps(vox_asr_stream *s, const vox_asr_taps *t) {
-    if (t) s->taps = *t;
-    else memset(&s->taps, 0, sizeof s->taps);
+    if (t)
+        s->taps = *t;
+    else
+        memset(&s->taps, 0, sizeof s->taps);
     if (s->taps.t_cond) memcpy(s->taps.t_cond, s->t_cond, (size_t)s->m->dec.dim * sizeof(float));
 }
 
-void vox_asr_stream_stats(const vox_asr_stream *s, vox_asr_stats *out) { *out = s->stats; }
+void vox_asr_stream_stats(const vox_asr_stream *s, vox_asr_stats *out) {
+    *out = s->stats;
+}
 
-int vox_asr_stream_delay_tokens(const vox_asr_stream *s) { return s->n_delay; }
-int64_t vox_asr_stream_restarts(const vox_asr_stream *s) { return s->restarts; }
+int vox_asr_stream_delay_tokens(const vox_asr_stream *s) {
+    return s->n_delay;
+}
+int64_t vox_asr_stream_restarts(const vox_asr_stream *s) {
+    return s->restarts;
+}
 
 /* ---- audio in ---- */
 
 static int mel_take(vox_asr_stream *s, const float *x, size_t n, int finish, vox_error *err) {
     const vox_asr_model *m = s->m;
-    size_t nf = finish ? vox_mel_stream_frames_at_finish(s->ms) : vox_mel_stream_frames_for(s->ms, n);
+    size_t nf =
+        finish ? vox_mel_stream_frames_at_finish(s->ms) : vox_mel_stream_frames_for(s->ms, n);
     /* compact, then grow */
     if (s->mel_head > 0 && (s->mel_head >= s->mel_n / 2 || s->mel_n + nf > s->mel_cap)) {
         memmove(s->mel_buf, s->mel_buf + s->mel_head * m->n_mels,
@@ -346,7 +363,8 @@ static int mel_take(vox_asr_stream *s, const float *x, size_t n, int finish, vox
     }
     if (s->mel_n + nf > s->mel_cap) {
         size_t nc = s->mel_cap ? s->mel_cap : 256;
-        while (nc < s->mel_n + nf) nc *= 2;
+        while (nc < s->mel_n + nf)
+            nc *= 2;
         float *nb = realloc(s->mel_buf, nc * m->n_mels * sizeof(float));
         if (!nb) return vox_set_error(err, VOX_ERR_NOMEM, "out of memory (mel buffer)");
         s->mel_buf = nb;
@@ -375,11 +393,13 @@ static int push_zeros(vox_asr_stream *s, size_t n, vox_error *err) {
 
 int vox_asr_push(vox_asr_stream *s, const float *pcm, size_t n, vox_error *err) {
     if (!s || (n && !pcm)) return vox_set_error(err, VOX_ERR_ARG, "vox_asr_push: NULL argument");
-    if (s->mel_finished) return vox_set_error(err, VOX_ERR_ARG, "vox_asr_push: stream already finished");
+    if (s->mel_finished)
+        return vox_set_error(err, VOX_ERR_ARG, "vox_asr_push: stream already finished");
     for (size_t i = 0; i < n; i++)
         if (!isfinite(pcm[i]))
-            return vox_set_error(err, VOX_ERR_ARG, "vox_asr_push: sample %zu is %s (expected finite PCM)",
-                                 i, isnan(pcm[i]) ? "NaN" : "infinite");
+            return vox_set_error(err, VOX_ERR_ARG,
+                                 "vox_asr_push: sample %zu is %s (expected finite PCM)", i,
+                                 isnan(pcm[i]) ? "NaN" : "infinite");
     return mel_take(s, pcm, n, 0, err);
 }
 
@@ -468,7 +488,8 @@ static int emit(vox_asr_stream *s, int32_t id, int64_t pos, int64_t a, vox_error
         size_t nc = s->q_cap ? 2 * s->q_cap : 64;
         vox_asr_token *nq = malloc(nc * sizeof *nq);
         if (!nq) return vox_set_error(err, VOX_ERR_NOMEM, "out of memory (token queue)");
-        for (size_t i = 0; i < s->q_n; i++) nq[i] = s->q[(s->q_head + i) % s->q_cap];
+        for (size_t i = 0; i < s->q_n; i++)
+            nq[i] = s->q[(s->q_head + i) % s->q_cap];
         free(s->q);
         s->q = nq;
         s->q_cap = nc;
@@ -557,7 +578,8 @@ static int conv_stem(vox_asr_stream *s, int k, float *x, vox_error *err) {
             if (s->mel_done + i < s->taps.mel_cap)
                 memcpy(s->taps.mel + (s->mel_done + i) * nm, src + (size_t)i * nm, (size_t)nm * 4);
     OPC(be->ops->upload(be, s->mel_in + 2 * nm, src, (size_t)nf * nm * 4), "mel upload");
-    OPC(be->ops->conv1d(be, s->c0_in + E, s->mel_in, &m->conv0_w, m->conv0_b, nf + 2, nm, E, 3, 1, 0),
+    OPC(be->ops->conv1d(be, s->c0_in + E, s->mel_in, &m->conv0_w, m->conv0_b, nf + 2, nm, E, 3, 1,
+                        0),
         "conv0");
     OPC(be->ops->gelu(be, s->c0_in + E, s->c0_in + E, (int64_t)nf * E), "conv0 gelu");
     OPC(be->ops->conv1d(be, x, s->c0_in, &m->conv1_w, m->conv1_b, nf + 1, E, E, 3, 2, 0), "conv1");
@@ -581,7 +603,8 @@ static void restart_decoder(vox_asr_stream *s) {
     s->dec_pos = 0;
     s->state = ST_WAIT;
     s->rut = 0;
-    for (int l = 0; l < s->m->info.dec_layers; l++) vox_lm_kv_reset(&s->dec_kv[l]);
+    for (int l = 0; l < s->m->info.dec_layers; l++)
+        vox_lm_kv_reset(&s->dec_kv[l]);
     s->restarts++;
     s->restart_flag = 1;
 }
@@ -596,13 +619,13 @@ static int dec_rows_ready(vox_asr_stream *s) {
     return s->state == ST_WAIT ? s->P : 1;
 }
 
-int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progress,
-                 vox_error *err) {
+int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progress, vox_error *err) {
     if (progress) *progress = 0;
     if (!m || !S || n <= 0) return vox_set_error(err, VOX_ERR_ARG, "vox_asr_step: bad arguments");
     for (int i = 0; i < n; i++)
         if (!S[i] || S[i]->m != m)
-            return vox_set_error(err, VOX_ERR_ARG, "vox_asr_step: stream %d is NULL or of another model", i);
+            return vox_set_error(err, VOX_ERR_ARG,
+                                 "vox_asr_step: stream %d is NULL or of another model", i);
     vox_backend *be = m->be;
     asr_batch *b = &S[0]->b;
     int E = m->enc.dim, D = m->dec.dim, V = m->info.vocab;
@@ -630,12 +653,14 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             row += k * m->ds;
         }
         for (int l = 0; l < m->info.enc_layers; l++) {
-            for (int g = 0; g < ns; g++) b->segs[g].kv = &S[b->dec_idx[g]]->enc_kv[l];
-            int rc = vox_lm_layer_forward(be, &m->enc, &m->enc_layers[l], b->x_enc, enc_rows, b->segs, ns,
-                                          &b->enc_sc, err);
+            for (int g = 0; g < ns; g++)
+                b->segs[g].kv = &S[b->dec_idx[g]]->enc_kv[l];
+            int rc = vox_lm_layer_forward(be, &m->enc, &m->enc_layers[l], b->x_enc, enc_rows,
+                                          b->segs, ns, &b->enc_sc, err);
             if (rc) return rc;
         }
-        OPC(be->ops->rmsnorm(be, b->x_enc, b->x_enc, m->enc_norm, enc_rows, E, m->enc.eps), "encoder norm");
+        OPC(be->ops->rmsnorm(be, b->x_enc, b->x_enc, m->enc_norm, enc_rows, E, m->enc.eps),
+            "encoder norm");
         tok_rows = enc_rows / m->ds;
         vox_mat a0 = m->adapt0;
         OPC(be->ops->matmul(be, b->a1, b->x_enc, &a0, NULL, tok_rows), "adapter 0");
@@ -645,12 +670,14 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
         for (int g = 0; g < ns; g++) {
             vox_asr_stream *s = S[b->dec_idx[g]];
             int k = b->k_tok[b->dec_idx[g]];
-            tap_rows(be, s->taps.enc, s->taps.enc_cap, s->enc_pos, b->x_enc + (size_t)b->segs[g].row0 * E,
-                     (int64_t)k * m->ds, E);
-            tap_rows(be, s->taps.adapter, s->taps.adapter_cap, s->adp_end, b->a2 + (size_t)trow * D, k, D);
+            tap_rows(be, s->taps.enc, s->taps.enc_cap, s->enc_pos,
+                     b->x_enc + (size_t)b->segs[g].row0 * E, (int64_t)k * m->ds, E);
+            tap_rows(be, s->taps.adapter, s->taps.adapter_cap, s->adp_end, b->a2 + (size_t)trow * D,
+                     k, D);
             for (int j = 0; j < k; j++) {
                 int64_t slot = (s->adp_end + j) % s->adp_cap;
-                OPC(be->ops->copy(be, s->adp + slot * D, b->a2 + (size_t)(trow + j) * D, (size_t)D * 4),
+                OPC(be->ops->copy(be, s->adp + slot * D, b->a2 + (size_t)(trow + j) * D,
+                                  (size_t)D * 4),
                     "adapter ring");
             }
             s->adp_end += k;
@@ -678,8 +705,10 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             int r = b->dec_rows[i];
             if (!r) continue;
             int64_t pos0 = s->state == ST_WAIT ? 0 : s->dec_pos;
-            for (int j = 0; j < r; j++) b->ids[row + j] = s->state == ST_WAIT ? s->prompt[j] : s->last_tok;
-            OPC(be->ops->embed(be, b->x_dec + (size_t)row * D, &m->tok_emb, b->ids + row, r), "embed");
+            for (int j = 0; j < r; j++)
+                b->ids[row + j] = s->state == ST_WAIT ? s->prompt[j] : s->last_tok;
+            OPC(be->ops->embed(be, b->x_dec + (size_t)row * D, &m->tok_emb, b->ids + row, r),
+                "embed");
             for (int j = 0; j < r; j++) {
                 int64_t slot = (s->a0 + pos0 + j) % s->adp_cap;
                 float *xr = b->x_dec + (size_t)(row + j) * D;
@@ -696,14 +725,15 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
                 b->segs[g].kv = &s->dec_kv[l];
                 b->segs[g].ffn_norm = s->fold + (size_t)l * D;
             }
-            int rc = vox_lm_layer_forward(be, &m->dec, &m->dec_layers[l], b->x_dec, dec_rows, b->segs, ns,
-                                          &b->dec_sc, err);
+            int rc = vox_lm_layer_forward(be, &m->dec, &m->dec_layers[l], b->x_dec, dec_rows,
+                                          b->segs, ns, &b->dec_sc, err);
             if (rc) return rc;
         }
         for (int g = 0; g < ns; g++) {
             const vox_lm_seg *sg = &b->segs[g];
-            OPC(be->ops->copy(be, b->h + (size_t)g * D, b->x_dec + (size_t)(sg->row0 + sg->n_rows - 1) * D,
-                              (size_t)D * 4), "last row");
+            OPC(be->ops->copy(be, b->h + (size_t)g * D,
+                              b->x_dec + (size_t)(sg->row0 + sg->n_rows - 1) * D, (size_t)D * 4),
+                "last row");
         }
         OPC(be->ops->rmsnorm(be, b->h, b->h, m->dec_norm, ns, D, m->dec.eps), "final norm");
         OPC(be->ops->matmul(be, b->logits, b->h, &m->tok_emb, NULL, ns), "lm head");
@@ -713,8 +743,8 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             int64_t pos = b->segs[g].pos0 + b->segs[g].n_rows - 1;
             int32_t tok = b->out_ids[g];
             if (s->taps.logits && s->n_generated < s->taps.logits_cap)
-                be->ops->download(be, s->taps.logits + s->n_generated * V, b->logits + (size_t)g * V,
-                                  (size_t)V * 4);
+                be->ops->download(be, s->taps.logits + s->n_generated * V,
+                                  b->logits + (size_t)g * V, (size_t)V * 4);
             int rc = emit(s, tok, pos, s->a0 + pos, err);
             if (rc) return rc;
             s->n_generated++;
@@ -729,8 +759,10 @@ int vox_asr_step(const vox_asr_model *m, vox_asr_stream **S, int n, int *progres
             int in_audio = s->n_real < 0 || s->a0 + pos < s->n_real;
             int wd = s->o.watchdog && in_audio;
             if (tok == m->info.eos) {
-                if (wd) restart_decoder(s);
-                else s->state = ST_DONE;
+                if (wd)
+                    restart_decoder(s);
+                else
+                    s->state = ST_DONE;
             } else if (wd && !s->draining &&
                        (s->rut >= s->o.rut_tokens || s->dec_pos >= s->pos_limit)) {
                 restart_decoder(s);

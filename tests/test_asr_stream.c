@@ -33,8 +33,8 @@ static void drain(vox_asr_stream *s, toklist *l) {
     }
 }
 
-static toklist run(const vox_asr_model *m, const vox_asr_opts *o, const float *x, size_t n, size_t chunk,
-                   int64_t *restarts) {
+static toklist run(const vox_asr_model *m, const vox_asr_opts *o, const float *x, size_t n,
+                   size_t chunk, int64_t *restarts) {
     toklist l = {0};
     vox_error e = {0};
     vox_asr_stream *s = vox_asr_stream_create_opts(m, o, &e);
@@ -73,7 +73,8 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/test_asr_stream_XXXXXX", VOX_BINARY_DIR);
     if (!mkdtemp(dir)) return 1;
     snprintf(cmd, sizeof cmd,
-             "'%s/bin/vox-mkmodel' --kind realtime --out '%s/m' --seed 22 --dim 96 --heads 8 --kv-heads 2 "
+             "'%s/bin/vox-mkmodel' --kind realtime --out '%s/m' --seed 22 --dim 96 --heads 8 "
+             "--kv-heads 2 "
              "--enc-window 16 --dec-window 16 >/dev/null",
              VOX_BINARY_DIR, dir);
     VOX_CHECK(&T, system(cmd) == 0, "mkmodel");
@@ -91,7 +92,8 @@ int main(void) {
     /* 90 s: speech, 0.5 s gap, repeated */
     size_t gap = 8000, per = wi.n_frames + gap, n = 0, N = 90 * 16000;
     float *x = calloc(N, sizeof *x);
-    for (n = 0; n + per <= N; n += per) memcpy(x + n, sp, wi.n_frames * sizeof *x);
+    for (n = 0; n + per <= N; n += per)
+        memcpy(x + n, sp, wi.n_frames * sizeof *x);
     n = N;
     int spt = vox_asr_model_info(m)->samples_per_token;
     int64_t n_tok = 32 + (int64_t)(n + spt - 1) / spt + 6 + 11; /* audio tokens after finish */
@@ -103,12 +105,14 @@ int main(void) {
     toklist a = run(m, &o, x, n, 320, &r0);
     toklist b = run(m, &o, x, n, 16000, NULL);
     int eq = a.n == b.n;
-    for (int i = 0; eq && i < a.n; i++) eq = a.t[i].id == b.t[i].id && a.t[i].audio_tok == b.t[i].audio_tok;
+    for (int i = 0; eq && i < a.n; i++)
+        eq = a.t[i].id == b.t[i].id && a.t[i].audio_tok == b.t[i].audio_tok;
     printf("90 s stream, no watchdog: %d tokens (20 ms chunks) vs %d (1 s chunks): %s\n", a.n, b.n,
            eq ? "identical" : "DIFFERENT");
     VOX_CHECK(&T, eq, "chunkings differ");
     int eos_early = a.n > 0 && a.t[a.n - 1].id == vox_asr_model_info(m)->eos;
-    VOX_CHECK(&T, eos_early || a.n == n_tok - 39, "expected %lld tokens, got %d", (long long)(n_tok - 39), a.n);
+    VOX_CHECK(&T, eos_early || a.n == n_tok - 39, "expected %lld tokens, got %d",
+              (long long)(n_tok - 39), a.n);
 
     /* watchdog: force ruts (2 non-text tokens) and a decoder position limit of 48 */
     o.watchdog = 1;
@@ -121,24 +125,31 @@ int main(void) {
             restarts_seen++;
             /* the re-run prompt covers the audio from where the decoder stopped */
             if (c.t[i].audio_tok > c.t[i - 1].audio_tok + 1 + 32 + 6 + 1) contiguous = 0;
-        } else if (c.t[i].audio_tok != c.t[i - 1].audio_tok + 1) contiguous = 0;
+        } else if (c.t[i].audio_tok != c.t[i - 1].audio_tok + 1)
+            contiguous = 0;
     }
-    printf("watchdog (rut 3, limit 48): %d tokens, last audio token %lld of %lld, %lld restarts, token times contiguous: %s\n", c.n, c.n ? (long long)c.t[c.n - 1].audio_tok : -1LL, (long long)n_tok,
-           (long long)r1, contiguous ? "yes" : "NO");
-    VOX_CHECK(&T, r1 > 0 && restarts_seen == r1, "restarts %lld, seen %d", (long long)r1, restarts_seen);
+    printf("watchdog (rut 3, limit 48): %d tokens, last audio token %lld of %lld, %lld restarts, "
+           "token times contiguous: %s\n",
+           c.n, c.n ? (long long)c.t[c.n - 1].audio_tok : -1LL, (long long)n_tok, (long long)r1,
+           contiguous ? "yes" : "NO");
+    VOX_CHECK(&T, r1 > 0 && restarts_seen == r1, "restarts %lld, seen %d", (long long)r1,
+              restarts_seen);
     VOX_CHECK(&T, contiguous, "audio tokens skipped across restarts");
-    VOX_CHECK(&T, c.n > 0 && c.t[c.n - 1].audio_tok >= n_tok - 2 - 40, "decoding did not reach the end (within one prompt)");
+    VOX_CHECK(&T, c.n > 0 && c.t[c.n - 1].audio_tok >= n_tok - 2 - 40,
+              "decoding did not reach the end (within one prompt)");
     /* the watchdog's restarts depend on the audio, not on its pacing: the same restarts and
      * tokens when the whole audio and its end are known before decoding starts */
     int64_t r3 = 0;
     toklist d = run_offline(m, &o, x, n, &r3);
     int same = d.n == c.n && r3 == r1;
     for (int i = 0; same && i < c.n; i++)
-        same = c.t[i].id == d.t[i].id && c.t[i].audio_tok == d.t[i].audio_tok && c.t[i].restart == d.t[i].restart;
-    printf("watchdog, whole audio and end known first: %d tokens, %lld restarts: %s\n", d.n, (long long)r3,
-           same ? "identical to the 80 ms stream" : "DIFFERENT");
-    VOX_CHECK(&T, same, "watchdog restarts depend on pacing (%d vs %d tokens, %lld vs %lld restarts)", d.n, c.n,
-              (long long)r3, (long long)r1);
+        same = c.t[i].id == d.t[i].id && c.t[i].audio_tok == d.t[i].audio_tok &&
+               c.t[i].restart == d.t[i].restart;
+    printf("watchdog, whole audio and end known first: %d tokens, %lld restarts: %s\n", d.n,
+           (long long)r3, same ? "identical to the 80 ms stream" : "DIFFERENT");
+    VOX_CHECK(&T, same,
+              "watchdog restarts depend on pacing (%d vs %d tokens, %lld vs %lld restarts)", d.n,
+              c.n, (long long)r3, (long long)r1);
 
     /* flush mid-stream and continue */
     vox_asr_opts_default(&o);
@@ -150,16 +161,19 @@ int main(void) {
     int after_flush = f.n;
     int64_t last = f.n ? f.t[f.n - 1].audio_tok : -1;
     int64_t want_last = 32 + (int64_t)(wi.n_frames + spt - 1) / spt + 6 + 11 - 2;
-    VOX_CHECK(&T, after_flush > 0 && (last >= want_last - 1 || f.t[f.n - 1].id == vox_asr_model_info(m)->eos ||
-                                      vox_asr_stream_restarts(s) > 0),
-              "flush did not decode the padding (last audio token %lld, want >= %lld)", (long long)last,
-              (long long)want_last - 1);
+    VOX_CHECK(&T,
+              after_flush > 0 &&
+                  (last >= want_last - 1 || f.t[f.n - 1].id == vox_asr_model_info(m)->eos ||
+                   vox_asr_stream_restarts(s) > 0),
+              "flush did not decode the padding (last audio token %lld, want >= %lld)",
+              (long long)last, (long long)want_last - 1);
     VOX_CHECK(&T, vox_asr_feed(s, sp, wi.n_frames, &e) == VOX_OK, "feed after flush: %s", e.msg);
     VOX_CHECK(&T, vox_asr_finish(s, &e) == VOX_OK, "finish");
     drain(s, &f);
     r2 = vox_asr_stream_restarts(s);
-    printf("flush: %d tokens at flush (last audio token %lld), %d after continuing, %lld restarts\n",
-           after_flush, (long long)last, f.n - after_flush, (long long)r2);
+    printf(
+        "flush: %d tokens at flush (last audio token %lld), %d after continuing, %lld restarts\n",
+        after_flush, (long long)last, f.n - after_flush, (long long)r2);
     VOX_CHECK(&T, f.n > after_flush + 40, "stream did not continue after flush");
     vox_asr_stream_free(s);
 
