@@ -190,11 +190,30 @@ static T_512 GEMV_ALWAYS void blk_512(const gemv_job *j, int64_t r0, int dt, int
 /* One 32-column step. With S (split) the hi and lo products go to separate accumulators (n <= 2:
  * few chains, so two per (row, input) hide the dpbf16 latency); otherwise both go to one
  * accumulator, which keeps R * N <= 24 accumulators in registers for R rows sharing each x
- * load. The order of each x load is: load x_hi[i], dot it with the R rows, then x_lo[i]. */
+ * load: the R weight vectors are loaded first, then x_hi[i] is dotted with the R rows, then
+ * x_lo[i]. */
 static T_BF16 GEMV_ALWAYS void step_bf16(const gemv_job *j, int64_t r0, int64_t c, __mmask32 m,
                                          __m512 ah[4][8], __m512 al[4][8], int R, int N, int S) {
     int64_t cols = j->w->cols;
     const uint16_t *w = j->w->data;
+    if (S) { /* n <= 2: the 2n activation vectors stay in registers, one weight load per row */
+        __m512bh xh[2], xl[2];
+#pragma GCC unroll 2
+        for (int i = 0; i < N; i++) {
+            xh[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xh + (int64_t)i * cols + c);
+            xl[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xl + (int64_t)i * cols + c);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (r0 + r) * cols + c);
+#pragma GCC unroll 2
+            for (int i = 0; i < N; i++) {
+                ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xh[i], wv);
+                al[r][i] = _mm512_dpbf16_ps(al[r][i], xl[i], wv);
+            }
+        }
+        return;
+    }
     __m512bh wv[4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -207,12 +226,8 @@ static T_BF16 GEMV_ALWAYS void step_bf16(const gemv_job *j, int64_t r0, int64_t 
             ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xh, wv[r]);
         __m512bh xl = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xl + (int64_t)i * cols + c);
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            if (S)
-                al[r][i] = _mm512_dpbf16_ps(al[r][i], xl, wv[r]);
-            else
-                ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xl, wv[r]);
-        }
+        for (int r = 0; r < R; r++)
+            ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xl, wv[r]);
     }
 }
 
@@ -286,8 +301,9 @@ static T_BF16 GEMV_ALWAYS void blk_bf16(const gemv_job *j, int64_t r0, int R, in
     }
 #define DEF_ALL(NAME, BLK, T, RB)                                                                  \
     DEF_N(NAME, BLK, T, RB, 1)                                                                     \
-    DEF_N(NAME, BLK, T, RB, 2) DEF_N(NAME, BLK, T, RB, 3) DEF_N(NAME, BLK, T, RB, 4)               \
-        DEF_N(NAME, BLK, T, RB, 5) DEF_N(NAME, BLK, T, RB, 6) DEF_N(NAME, BLK, T, RB, 7)           \
+    DEF_N(NAME, BLK, T, RB, 2)                                                                     \
+    DEF_N(NAME, BLK, T, RB, 3) DEF_N(NAME, BLK, T, RB, 4) DEF_N(NAME, BLK, T, RB, 5)               \
+        DEF_N(NAME, BLK, T, RB, 6) DEF_N(NAME, BLK, T, RB, 7)                                      \
             DEF_N(NAME, BLK, T, RB, 8) static void (*const NAME##_tab[VOX_GEMV_MAX_N + 1])(        \
                 const gemv_job *, int64_t, int64_t) = {NULL,     NAME##_1, NAME##_2,               \
                                                        NAME##_3, NAME##_4, NAME##_5,               \
