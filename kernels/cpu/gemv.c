@@ -1,8 +1,9 @@
 /* gemv.c - the memory-bound matrix-vector kernel: y[n][rows] = x[n][cols] . W^T (+ bias),
  * 1 <= n <= VOX_GEMV_MAX_N, W stored bf16, f16 or f32 and read exactly once per call.
  *
- * Work split: the rows of W are cut into one contiguous range per pool worker (multiples of 4
- * rows), so each core streams its own part of the weights. Within a range a block of R rows is
+ * Work split: the pool workers claim chunks of contiguous rows (multiples of 12, about 8 per
+ * worker) from an atomic counter, so each core streams its own parts of the weights and one
+ * that starts late does not leave the others waiting. Within a range a block of R rows is
  * dotted with all n inputs at once (R_AVX2 / R_WIDE below: AVX-512 uses 2-4 rows for every n),
  * so every weight is loaded once per call whatever n is, each activation load serves R rows,
  * and R * n independent accumulators hide FMA latency.
@@ -16,6 +17,7 @@
  * vdpbf16ps accumulates x_hi.w + x_lo.w in fp32 (two accumulators for n <= 2, one for more).
  * Products of two bf16 are exact in fp32, so the only extra error over the fp32 paths is that 2^-16
  * of x. Accumulation is fp32 in every path; lanes are summed at the end of each row. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu_backend.h"
@@ -36,6 +38,8 @@ typedef struct {
     const float *bias;
     int n;
     vox_cpu_isa isa;
+    atomic_llong next; /* first row not yet claimed by a worker */
+    int64_t chunk;     /* rows claimed at a time */
 } gemv_job;
 
 /* ---------------------------------------------------------------- scalar */
@@ -302,8 +306,9 @@ static T_BF16 GEMV_ALWAYS void blk_bf16(const gemv_job *j, int64_t r0, int R, in
 #define DEF_ALL(NAME, BLK, T, RB)                                                                  \
     DEF_N(NAME, BLK, T, RB, 1)                                                                     \
     DEF_N(NAME, BLK, T, RB, 2)                                                                     \
-    DEF_N(NAME, BLK, T, RB, 3) DEF_N(NAME, BLK, T, RB, 4) DEF_N(NAME, BLK, T, RB, 5)               \
-        DEF_N(NAME, BLK, T, RB, 6) DEF_N(NAME, BLK, T, RB, 7)                                      \
+    DEF_N(NAME, BLK, T, RB, 3)                                                                     \
+    DEF_N(NAME, BLK, T, RB, 4) DEF_N(NAME, BLK, T, RB, 5) DEF_N(NAME, BLK, T, RB, 6)               \
+        DEF_N(NAME, BLK, T, RB, 7)                                                                 \
             DEF_N(NAME, BLK, T, RB, 8) static void (*const NAME##_tab[VOX_GEMV_MAX_N + 1])(        \
                 const gemv_job *, int64_t, int64_t) = {NULL,     NAME##_1, NAME##_2,               \
                                                        NAME##_3, NAME##_4, NAME##_5,               \
@@ -340,14 +345,19 @@ static void run_rows(const gemv_job *j, int64_t r0, int64_t r1) {
     rows_scalar(j, r0, r1);
 }
 
+/* Workers claim chunks of rows from a shared counter, so a worker that starts late (woken
+ * from its spin) or runs slower does not leave the others waiting at the end. */
 static void gemv_worker(void *ctx, int worker, int n_workers) {
-    const gemv_job *j = ctx;
+    gemv_job *j = ctx;
     int64_t rows = j->w->rows;
-    int64_t per = (rows + n_workers - 1) / n_workers;
-    per = (per + 3) / 4 * 4;
-    int64_t b = (int64_t)worker * per, e = b + per;
-    if (e > rows) e = rows;
-    if (b < e) run_rows(j, b, e);
+    (void)worker;
+    (void)n_workers;
+    for (;;) {
+        int64_t b = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+        if (b >= rows) return;
+        int64_t e = b + j->chunk < rows ? b + j->chunk : rows;
+        run_rows(j, b, e);
+    }
 }
 
 size_t vox_cpu_gemv_scratch(vox_cpu_isa isa, const vox_mat *w, int n) {
@@ -358,7 +368,7 @@ size_t vox_cpu_gemv_scratch(vox_cpu_isa isa, const vox_mat *w, int n) {
 
 void vox_cpu_gemv(vox_pool *pool, vox_cpu_isa isa, float *y, const float *x, const vox_mat *w,
                   const float *bias, int n, void *scratch) {
-    gemv_job j = {y, x, NULL, NULL, w, bias, n, isa};
+    gemv_job j = {y, x, NULL, NULL, w, bias, n, isa, 0, 0};
 #if defined(__x86_64__)
     if (vox_cpu_gemv_scratch(isa, w, n) && scratch) {
         uint16_t *hi = scratch, *lo = hi + (int64_t)n * w->cols;
@@ -370,8 +380,10 @@ void vox_cpu_gemv(vox_pool *pool, vox_cpu_isa isa, float *y, const float *x, con
     (void)scratch;
 #endif
     /* small matrices: threads cost more than they save */
-    if (vox_pool_size(pool) > 1 && w->rows >= 8 && w->rows * w->cols >= 65536)
+    if (vox_pool_size(pool) > 1 && w->rows >= 8 && w->rows * w->cols >= 65536) {
+        int64_t per = w->rows / (8 * vox_pool_size(pool)); /* ~8 chunks per worker */
+        j.chunk = per < 12 ? 12 : (per + 11) / 12 * 12;
         vox_pool_run(pool, gemv_worker, &j);
-    else
+    } else
         run_rows(&j, 0, w->rows);
 }
