@@ -14,7 +14,11 @@
  *   ratio   our GB/s / read GB/s
  *   speedup sgemv time per call / our time per call (the baseline reads twice the bytes)
  *
- * Usage: bench_matvec [--threads N] [--reps R] [--wset-gib G]
+ * --n N (1..VOX_GEMV_MAX_N, default 1) multiplies N input rows per call (the flow-matching
+ * step of the TTS multiplies 6): the weights are still read once per call, so the GB/s figure
+ * stays weight bytes / time; the baseline then is cblas_sgemm over the fp32 copies.
+ *
+ * Usage: bench_matvec [--threads N] [--reps R] [--wset-gib G] [--n N]
  * Timing figures are printed, never asserted. */
 #include <cblas.h>
 #include <pthread.h>
@@ -34,7 +38,7 @@
 #endif
 
 typedef struct {
-    int threads, reps;
+    int threads, reps, n;
     double wset_gib;
 } opts;
 
@@ -68,9 +72,10 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
     uint64_t s = 0x9e3779b97f4a7c15ull + (uint64_t)rows;
     for (size_t i = 0; i < (size_t)(rows * cols) * copies; i++)
         w[i] = vox_f32_to_bf16((float)((int64_t)(rng_next(&s) >> 40) - (1 << 23)) / (1 << 25));
-    float *x = xalloc(cols * sizeof(float)), *y = xalloc(rows * sizeof(float));
-    float *yref = xalloc(rows * sizeof(float));
-    for (int64_t i = 0; i < cols; i++)
+    int n = o->n;
+    float *x = xalloc(n * cols * sizeof(float)), *y = xalloc(n * rows * sizeof(float));
+    float *yref = xalloc(n * rows * sizeof(float));
+    for (int64_t i = 0; i < n * cols; i++)
         x[i] = (float)((int64_t)(rng_next(&s) >> 40) - (1 << 23)) / (1 << 23);
 
     /* ours; the first pass over the copies warms page tables and is not counted */
@@ -78,7 +83,7 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
         int c = (k < 0 ? k + copies : k) % copies;
         vox_mat m = {w + (size_t)c * rows * cols, VOX_DT_BF16, rows, cols};
         double t0 = vox_time_now();
-        if (be->ops->matmul(be, y, x, &m, NULL, 1) != VOX_OK) {
+        if (be->ops->matmul(be, y, x, &m, NULL, n) != VOX_OK) {
             fprintf(stderr, "bench_matvec: matmul: %s\n", be->err.msg);
             exit(1);
         }
@@ -86,7 +91,8 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
     }
     double ours = vox_bench_median(t, calls);
     /* the read yardstick over the same buffer, slice = one matrix */
-    double rd = vox_bench_read_slice_time(pool, (const float *)w, mat_bf16 * copies, mat_bf16, calls);
+    double rd =
+        vox_bench_read_slice_time(pool, (const float *)w, mat_bf16 * copies, mat_bf16, calls);
 
     /* baseline: the same values as fp32 copies (converted once, as at load) + sgemv */
     free(w);
@@ -98,14 +104,19 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
     for (int k = -copies; k < calls; k++) {
         int c = (k < 0 ? k + copies : k) % copies;
         double t0 = vox_time_now();
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f,
-                    wf + (size_t)c * rows * cols, (int)cols, x, 1, 0.0f, yref, 1);
+        const float *wc = wf + (size_t)c * rows * cols;
+        if (n == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, wc, (int)cols, x,
+                        1, 0.0f, yref, 1);
+        else /* yref[n][rows] = x[n][cols] . W^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)cols, 1.0f, x,
+                        (int)cols, wc, (int)cols, 0.0f, yref, (int)rows);
         if (k >= 0) t[k] = vox_time_now() - t0;
     }
     double ref = vox_bench_median(t, calls);
     /* the last calls of both used the same copy: compare the results */
     double maxd = 0, maxv = 0;
-    for (int64_t i = 0; i < rows; i++) {
+    for (int64_t i = 0; i < n * rows; i++) {
         double d = y[i] - yref[i], a = yref[i];
         if (d < 0) d = -d;
         if (a < 0) a = -a;
@@ -113,11 +124,13 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
         if (a > maxv) maxv = a;
     }
     double g_ours = mat_bf16 / ours / 1e9, g_rd = mat_bf16 / rd / 1e9, g_ref = mat_f32 / ref / 1e9;
-    printf("[%lld x %lld] bf16, %d copies (%.2f GiB): ours %.3f ms = %.1f GB/s | read %.1f GB/s"
-           " | ratio to read bw %.2f | sgemv fp32 %.3f ms = %.1f GB/s | speedup over baseline"
-           " %.2fx | max|diff| %.2g of max|y| %.2g\n",
-           (long long)rows, (long long)cols, copies, mat_bf16 * (double)copies / 1073741824.0,
-           ours * 1e3, g_ours, g_rd, g_ours / g_rd, ref * 1e3, g_ref, ref / ours, maxd, maxv);
+    printf(
+        "[%lld x %lld] bf16, n %d, %d copies (%.2f GiB): ours %.3f ms = %.1f GB/s | read %.1f GB/s"
+        " | ratio to read bw %.2f | %s fp32 %.3f ms = %.1f GB/s | speedup over baseline"
+        " %.2fx | max|diff| %.2g of max|y| %.2g\n",
+        (long long)rows, (long long)cols, n, copies, mat_bf16 * (double)copies / 1073741824.0,
+        ours * 1e3, g_ours, g_rd, g_ours / g_rd, n == 1 ? "sgemv" : "sgemm", ref * 1e3, g_ref,
+        ref / ours, maxd, maxv);
     fflush(stdout);
     free(wf);
     free(x);
@@ -127,18 +140,24 @@ static void bench_shape(vox_backend *be, vox_pool *pool, int64_t rows, int64_t c
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_matvec [--threads N (2)] [--reps R (5)] [--wset-gib G (2.5)]\n"
+    fprintf(f, "usage: bench_matvec [--threads N (2)] [--reps R (5)] [--wset-gib G (2.5)]"
+               " [--n ROWS (1)]\n"
                "Measures bf16 matvec [9216x3072] and [131072x3072] against the read bandwidth\n"
                "and against fp32 OpenBLAS sgemv, in one run (medians over reps x copies calls).\n");
 }
 
 int main(int argc, char **argv) {
     vox_blas_ensure_core(argc, argv);
-    opts o = {2, 5, 2.5};
+    opts o = {2, 5, 1, 2.5};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) o.reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--wset-gib") && i + 1 < argc) o.wset_gib = atof(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            o.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            o.reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc)
+            o.n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--wset-gib") && i + 1 < argc)
+            o.wset_gib = atof(argv[++i]);
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -147,7 +166,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (o.threads < 1 || o.threads > 64 || o.reps < 1 || o.wset_gib <= 0) {
+    if (o.threads < 1 || o.threads > 64 || o.reps < 1 || o.wset_gib <= 0 || o.n < 1 ||
+        o.n > VOX_GEMV_MAX_N) {
         usage(stderr);
         return 2;
     }

@@ -1,10 +1,12 @@
 /* gemv.c - the memory-bound matrix-vector kernel: y[n][rows] = x[n][cols] . W^T (+ bias),
  * 1 <= n <= VOX_GEMV_MAX_N, W stored bf16, f16 or f32 and read exactly once per call.
  *
- * Work split: the rows of W are cut into one contiguous range per pool worker (multiples of 4
- * rows), so each core streams its own part of the weights. Within a range a block of R rows is
- * dotted with all n inputs at once (R = 4 for n = 1, 2 for n = 2, 1 otherwise), so every weight
- * is loaded once per call whatever n is, and R * n independent accumulators hide FMA latency.
+ * Work split: the pool workers claim chunks of contiguous rows (multiples of 12, about 8 per
+ * worker) from an atomic counter, so each core streams its own parts of the weights and one
+ * that starts late does not leave the others waiting. Within a range a block of R rows is
+ * dotted with all n inputs at once (R_AVX2 / R_WIDE below: AVX-512 uses 2-4 rows for every n),
+ * so every weight is loaded once per call whatever n is, each activation load serves R rows,
+ * and R * n independent accumulators hide FMA latency.
  * Each row stream is prefetched PF_BYTES ahead: hardware prefetchers alone reach only about
  * 60% of the read bandwidth on the build machines (spec/build-environment.md section 9).
  *
@@ -12,9 +14,10 @@
  * AVX-512 (16 lanes, masked tails) and AVX-512 BF16 for bf16 weights. The BF16 path keeps fp32
  * accuracy for the activations: each x is split once per call into x_hi = bf16(x) and
  * x_lo = bf16(x - x_hi) (together 16 significant bits, relative error <= 2^-16), and
- * vdpbf16ps accumulates x_hi.w + x_lo.w in fp32. Products of two bf16 are exact in fp32, so
- * the only extra error over the fp32 paths is that 2^-16 of x.
- * Accumulation is fp32 in every path; lanes are summed at the end of each row. */
+ * vdpbf16ps accumulates x_hi.w + x_lo.w in fp32 (two accumulators for n <= 2, one for more).
+ * Products of two bf16 are exact in fp32, so the only extra error over the fp32 paths is that 2^-16
+ * of x. Accumulation is fp32 in every path; lanes are summed at the end of each row. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu_backend.h"
@@ -35,6 +38,8 @@ typedef struct {
     const float *bias;
     int n;
     vox_cpu_isa isa;
+    atomic_llong next; /* first row not yet claimed by a worker */
+    int64_t chunk;     /* rows claimed at a time */
 } gemv_job;
 
 /* ---------------------------------------------------------------- scalar */
@@ -55,8 +60,10 @@ static void rows_scalar(const gemv_job *j, int64_t r0, int64_t r1) {
             float s[4] = {0, 0, 0, 0};
             int64_t c = 0;
             for (; c + 4 <= cols; c += 4)
-                for (int k = 0; k < 4; k++) s[k] += w_get(j->w, r * cols + c + k) * x[c + k];
-            for (; c < cols; c++) s[0] += w_get(j->w, r * cols + c) * x[c];
+                for (int k = 0; k < 4; k++)
+                    s[k] += w_get(j->w, r * cols + c + k) * x[c + k];
+            for (; c < cols; c++)
+                s[0] += w_get(j->w, r * cols + c) * x[c];
             float v = (s[0] + s[1]) + (s[2] + s[3]);
             j->y[(int64_t)i * rows + r] = v + (j->bias ? j->bias[r] : 0.0f);
         }
@@ -93,7 +100,8 @@ static T_AVX2 GEMV_ALWAYS void blk_avx2(const gemv_job *j, int64_t r0, int dt, i
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < N; i++) acc[r][i] = _mm256_setzero_ps();
+        for (int i = 0; i < N; i++)
+            acc[r][i] = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 8 <= cols; c += 8) {
         if (esz == 4 || (c & 31) == 0)
@@ -102,12 +110,14 @@ static T_AVX2 GEMV_ALWAYS void blk_avx2(const gemv_job *j, int64_t r0, int dt, i
                 _mm_prefetch(base + ((r0 + r) * cols + c) * esz + PF_BYTES, _MM_HINT_T0);
         __m256 xv[8];
 #pragma GCC unroll 8
-        for (int i = 0; i < N; i++) xv[i] = _mm256_loadu_ps(j->x + (int64_t)i * cols + c);
+        for (int i = 0; i < N; i++)
+            xv[i] = _mm256_loadu_ps(j->x + (int64_t)i * cols + c);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256 wv = ld8_avx2(base, (r0 + r) * cols + c, dt);
 #pragma GCC unroll 8
-            for (int i = 0; i < N; i++) acc[r][i] = _mm256_fmadd_ps(wv, xv[i], acc[r][i]);
+            for (int i = 0; i < N; i++)
+                acc[r][i] = _mm256_fmadd_ps(wv, xv[i], acc[r][i]);
         }
     }
 #pragma GCC unroll 4
@@ -116,7 +126,8 @@ static T_AVX2 GEMV_ALWAYS void blk_avx2(const gemv_job *j, int64_t r0, int dt, i
         for (int i = 0; i < N; i++) {
             float v = hsum8(acc[r][i]);
             const float *x = j->x + (int64_t)i * cols;
-            for (int64_t t = c; t < cols; t++) v += w_get(j->w, (r0 + r) * cols + t) * x[t];
+            for (int64_t t = c; t < cols; t++)
+                v += w_get(j->w, (r0 + r) * cols + t) * x[t];
             j->y[(int64_t)i * rows + r0 + r] = v + (j->bias ? j->bias[r0 + r] : 0.0f);
         }
 }
@@ -129,21 +140,24 @@ static T_512 GEMV_ALWAYS __m512 ld16_512(const void *w, int64_t i, int dt, __mma
         __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
-    if (dt == VOX_DT_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
+    if (dt == VOX_DT_F16)
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
     return _mm512_maskz_loadu_ps(m, (const float *)w + i);
 }
 
 static T_512 GEMV_ALWAYS void step_512(const gemv_job *j, int64_t r0, int64_t c, __mmask16 m,
                                        __m512 acc[4][8], int dt, int R, int N) {
     int64_t cols = j->w->cols;
-    __m512 xv[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < N; i++) xv[i] = _mm512_maskz_loadu_ps(m, j->x + (int64_t)i * cols + c);
+    __m512 wv[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-        __m512 wv = ld16_512(j->w->data, (r0 + r) * cols + c, dt, m);
+    for (int r = 0; r < R; r++)
+        wv[r] = ld16_512(j->w->data, (r0 + r) * cols + c, dt, m);
 #pragma GCC unroll 8
-        for (int i = 0; i < N; i++) acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
+    for (int i = 0; i < N; i++) {
+        __m512 xv = _mm512_maskz_loadu_ps(m, j->x + (int64_t)i * cols + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
     }
 }
 
@@ -155,7 +169,8 @@ static T_512 GEMV_ALWAYS void blk_512(const gemv_job *j, int64_t r0, int dt, int
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < N; i++) acc[r][i] = _mm512_setzero_ps();
+        for (int i = 0; i < N; i++)
+            acc[r][i] = _mm512_setzero_ps();
     int64_t c = 0;
     for (; c + 16 <= cols; c += 16) {
         if (esz == 4 || (c & 31) == 0)
@@ -176,87 +191,132 @@ static T_512 GEMV_ALWAYS void blk_512(const gemv_job *j, int64_t r0, int dt, int
 /* ---------------------------------------------------------------- AVX-512 BF16 */
 #define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 
+/* One 32-column step. With S (split) the hi and lo products go to separate accumulators (n <= 2:
+ * few chains, so two per (row, input) hide the dpbf16 latency); otherwise both go to one
+ * accumulator, which keeps R * N <= 24 accumulators in registers for R rows sharing each x
+ * load: the R weight vectors are loaded first, then x_hi[i] is dotted with the R rows, then
+ * x_lo[i]. */
 static T_BF16 GEMV_ALWAYS void step_bf16(const gemv_job *j, int64_t r0, int64_t c, __mmask32 m,
-                                         __m512 ah[4][8], __m512 al[4][8], int R, int N) {
+                                         __m512 ah[4][8], __m512 al[4][8], int R, int N, int S) {
     int64_t cols = j->w->cols;
     const uint16_t *w = j->w->data;
-    __m512bh xh[8], xl[8];
+    if (S) { /* n <= 2: the 2n activation vectors stay in registers, one weight load per row */
+        __m512bh xh[2], xl[2];
+#pragma GCC unroll 2
+        for (int i = 0; i < N; i++) {
+            xh[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xh + (int64_t)i * cols + c);
+            xl[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xl + (int64_t)i * cols + c);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (r0 + r) * cols + c);
+#pragma GCC unroll 2
+            for (int i = 0; i < N; i++) {
+                ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xh[i], wv);
+                al[r][i] = _mm512_dpbf16_ps(al[r][i], xl[i], wv);
+            }
+        }
+        return;
+    }
+    __m512bh wv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (r0 + r) * cols + c);
 #pragma GCC unroll 8
     for (int i = 0; i < N; i++) {
-        xh[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xh + (int64_t)i * cols + c);
-        xl[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xl + (int64_t)i * cols + c);
-    }
+        __m512bh xh = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xh + (int64_t)i * cols + c);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-        __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + (r0 + r) * cols + c);
-#pragma GCC unroll 8
-        for (int i = 0; i < N; i++) {
-            ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xh[i], wv);
-            al[r][i] = _mm512_dpbf16_ps(al[r][i], xl[i], wv);
-        }
+        for (int r = 0; r < R; r++)
+            ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xh, wv[r]);
+        __m512bh xl = (__m512bh)_mm512_maskz_loadu_epi16(m, j->xl + (int64_t)i * cols + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            ah[r][i] = _mm512_dpbf16_ps(ah[r][i], xl, wv[r]);
     }
 }
 
 static T_BF16 GEMV_ALWAYS void blk_bf16(const gemv_job *j, int64_t r0, int R, int N) {
     int64_t cols = j->w->cols, rows = j->w->rows;
     const char *base = (const char *)j->w->data;
+    const int S = N <= 2;
     __m512 ah[4][8], al[4][8];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < N; i++) ah[r][i] = al[r][i] = _mm512_setzero_ps();
+        for (int i = 0; i < N; i++)
+            ah[r][i] = al[r][i] = _mm512_setzero_ps();
     int64_t c = 0;
     for (; c + 32 <= cols; c += 32) {
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             _mm_prefetch(base + ((r0 + r) * cols + c) * 2 + PF_BYTES, _MM_HINT_T0);
-        step_bf16(j, r0, c, 0xffffffffu, ah, al, R, N);
+        step_bf16(j, r0, c, 0xffffffffu, ah, al, R, N, S);
     }
-    if (c < cols) step_bf16(j, r0, c, (__mmask32)((1ull << (cols - c)) - 1ull), ah, al, R, N);
+    if (c < cols) step_bf16(j, r0, c, (__mmask32)((1ull << (cols - c)) - 1ull), ah, al, R, N, S);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < N; i++)
-            j->y[(int64_t)i * rows + r0 + r] = _mm512_reduce_add_ps(_mm512_add_ps(ah[r][i], al[r][i])) +
-                                               (j->bias ? j->bias[r0 + r] : 0.0f);
+        for (int i = 0; i < N; i++) {
+            __m512 a = S ? _mm512_add_ps(ah[r][i], al[r][i]) : ah[r][i];
+            j->y[(int64_t)i * rows + r0 + r] =
+                _mm512_reduce_add_ps(a) + (j->bias ? j->bias[r0 + r] : 0.0f);
+        }
 }
 
-#define BLK_AVX2(j, r, dt, R, N)                                                                 \
-    do {                                                                                         \
-        if (dt == VOX_DT_BF16) blk_avx2(j, r, VOX_DT_BF16, R, N);                                \
-        else if (dt == VOX_DT_F16) blk_avx2(j, r, VOX_DT_F16, R, N);                             \
-        else blk_avx2(j, r, VOX_DT_F32, R, N);                                                   \
+#define BLK_AVX2(j, r, dt, R, N)                                                                   \
+    do {                                                                                           \
+        if (dt == VOX_DT_BF16)                                                                     \
+            blk_avx2(j, r, VOX_DT_BF16, R, N);                                                     \
+        else if (dt == VOX_DT_F16)                                                                 \
+            blk_avx2(j, r, VOX_DT_F16, R, N);                                                      \
+        else                                                                                       \
+            blk_avx2(j, r, VOX_DT_F32, R, N);                                                      \
     } while (0)
-#define BLK_512(j, r, dt, R, N)                                                                  \
-    do {                                                                                         \
-        if (dt == VOX_DT_BF16) blk_512(j, r, VOX_DT_BF16, R, N);                                 \
-        else if (dt == VOX_DT_F16) blk_512(j, r, VOX_DT_F16, R, N);                              \
-        else blk_512(j, r, VOX_DT_F32, R, N);                                                    \
+#define BLK_512(j, r, dt, R, N)                                                                    \
+    do {                                                                                           \
+        if (dt == VOX_DT_BF16)                                                                     \
+            blk_512(j, r, VOX_DT_BF16, R, N);                                                      \
+        else if (dt == VOX_DT_F16)                                                                 \
+            blk_512(j, r, VOX_DT_F16, R, N);                                                       \
+        else                                                                                       \
+            blk_512(j, r, VOX_DT_F32, R, N);                                                       \
     } while (0)
 #define BLK_BF16(j, r, dt, R, N) blk_bf16(j, r, R, N)
 
-/* One specialised function per n, so R, N and dtype are constants inside. */
-#define DEF_N(NAME, BLK, T, NN)                                                                  \
-    static T void NAME##_##NN(const gemv_job *j, int64_t r0, int64_t r1) {                      \
-        int dt = j->w->dtype;                                                                    \
-        int64_t r = r0;                                                                          \
-        (void)dt;                                                                                \
-        if (NN == 1)                                                                             \
-            for (; r + 4 <= r1; r += 4) BLK(j, r, dt, (NN == 1 ? 4 : 1), NN);                    \
-        if (NN == 2)                                                                             \
-            for (; r + 2 <= r1; r += 2) BLK(j, r, dt, (NN == 2 ? 2 : 1), NN);                    \
-        for (; r < r1; r++) BLK(j, r, dt, 1, NN);                                                \
-    }
-#define DEF_ALL(NAME, BLK, T)                                                                    \
-    DEF_N(NAME, BLK, T, 1) DEF_N(NAME, BLK, T, 2) DEF_N(NAME, BLK, T, 3)                         \
-    DEF_N(NAME, BLK, T, 4) DEF_N(NAME, BLK, T, 5) DEF_N(NAME, BLK, T, 6)                         \
-    DEF_N(NAME, BLK, T, 7) DEF_N(NAME, BLK, T, 8)                                                \
-    static void (*const NAME##_tab[VOX_GEMV_MAX_N + 1])(const gemv_job *, int64_t, int64_t) = {  \
-        NULL, NAME##_1, NAME##_2, NAME##_3, NAME##_4, NAME##_5, NAME##_6, NAME##_7, NAME##_8};
+/* Rows per block for n inputs. AVX2 (16 registers): 4 rows for n = 1, 2 for n = 2, else 1.
+ * AVX-512 (32 registers): also blocks of rows for n >= 3 (4 rows up to n = 6, 3 for n = 7, 8:
+ * <= 24 accumulators), so one activation load serves R weight rows. With one row per block
+ * the n >= 3 kernels load n activation vectors (hi and lo for BF16) per weight vector, from L2
+ * once n * cols floats outgrow L1, and were load-bound at a quarter of the FMA rate. */
+#define R_AVX2(NN) ((NN) == 1 ? 4 : (NN) == 2 ? 2 : 1)
+#define R_WIDE(NN) ((NN) == 2 ? 2 : (NN) <= 6 ? 4 : 3)
 
-DEF_ALL(rows_avx2, BLK_AVX2, T_AVX2)
-DEF_ALL(rows_512, BLK_512, T_512)
-DEF_ALL(rows_bf16, BLK_BF16, T_BF16)
+/* One specialised function per n, so R, N and dtype are constants inside. */
+#define DEF_N(NAME, BLK, T, RB, NN)                                                                \
+    static T void NAME##_##NN(const gemv_job *j, int64_t r0, int64_t r1) {                         \
+        int dt = j->w->dtype;                                                                      \
+        int64_t r = r0;                                                                            \
+        (void)dt;                                                                                  \
+        if (RB(NN) > 1)                                                                            \
+            for (; r + RB(NN) <= r1; r += RB(NN))                                                  \
+                BLK(j, r, dt, RB(NN), NN);                                                         \
+        for (; r < r1; r++)                                                                        \
+            BLK(j, r, dt, 1, NN);                                                                  \
+    }
+#define DEF_ALL(NAME, BLK, T, RB)                                                                  \
+    DEF_N(NAME, BLK, T, RB, 1)                                                                     \
+    DEF_N(NAME, BLK, T, RB, 2)                                                                     \
+    DEF_N(NAME, BLK, T, RB, 3)                                                                     \
+    DEF_N(NAME, BLK, T, RB, 4) DEF_N(NAME, BLK, T, RB, 5) DEF_N(NAME, BLK, T, RB, 6)               \
+        DEF_N(NAME, BLK, T, RB, 7)                                                                 \
+            DEF_N(NAME, BLK, T, RB, 8) static void (*const NAME##_tab[VOX_GEMV_MAX_N + 1])(        \
+                const gemv_job *, int64_t, int64_t) = {NULL,     NAME##_1, NAME##_2,               \
+                                                       NAME##_3, NAME##_4, NAME##_5,               \
+                                                       NAME##_6, NAME##_7, NAME##_8};
+
+DEF_ALL(rows_avx2, BLK_AVX2, T_AVX2, R_AVX2)
+DEF_ALL(rows_512, BLK_512, T_512, R_WIDE)
+DEF_ALL(rows_bf16, BLK_BF16, T_BF16, R_WIDE)
 
 /* fp32 -> (hi, lo) bf16 split of the activations, see the header comment. */
 static void split_bf16(uint16_t *hi, uint16_t *lo, const float *x, int64_t n) {
@@ -285,14 +345,19 @@ static void run_rows(const gemv_job *j, int64_t r0, int64_t r1) {
     rows_scalar(j, r0, r1);
 }
 
+/* Workers claim chunks of rows from a shared counter, so a worker that starts late (woken
+ * from its spin) or runs slower does not leave the others waiting at the end. */
 static void gemv_worker(void *ctx, int worker, int n_workers) {
-    const gemv_job *j = ctx;
+    gemv_job *j = ctx;
     int64_t rows = j->w->rows;
-    int64_t per = (rows + n_workers - 1) / n_workers;
-    per = (per + 3) / 4 * 4;
-    int64_t b = (int64_t)worker * per, e = b + per;
-    if (e > rows) e = rows;
-    if (b < e) run_rows(j, b, e);
+    (void)worker;
+    (void)n_workers;
+    for (;;) {
+        int64_t b = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+        if (b >= rows) return;
+        int64_t e = b + j->chunk < rows ? b + j->chunk : rows;
+        run_rows(j, b, e);
+    }
 }
 
 size_t vox_cpu_gemv_scratch(vox_cpu_isa isa, const vox_mat *w, int n) {
@@ -303,7 +368,7 @@ size_t vox_cpu_gemv_scratch(vox_cpu_isa isa, const vox_mat *w, int n) {
 
 void vox_cpu_gemv(vox_pool *pool, vox_cpu_isa isa, float *y, const float *x, const vox_mat *w,
                   const float *bias, int n, void *scratch) {
-    gemv_job j = {y, x, NULL, NULL, w, bias, n, isa};
+    gemv_job j = {y, x, NULL, NULL, w, bias, n, isa, 0, 0};
 #if defined(__x86_64__)
     if (vox_cpu_gemv_scratch(isa, w, n) && scratch) {
         uint16_t *hi = scratch, *lo = hi + (int64_t)n * w->cols;
@@ -315,8 +380,10 @@ void vox_cpu_gemv(vox_pool *pool, vox_cpu_isa isa, float *y, const float *x, con
     (void)scratch;
 #endif
     /* small matrices: threads cost more than they save */
-    if (vox_pool_size(pool) > 1 && w->rows >= 8 && w->rows * w->cols >= 65536)
+    if (vox_pool_size(pool) > 1 && w->rows >= 8 && w->rows * w->cols >= 65536) {
+        int64_t per = w->rows / (8 * vox_pool_size(pool)); /* ~8 chunks per worker */
+        j.chunk = per < 12 ? 12 : (per + 11) / 12 * 12;
         vox_pool_run(pool, gemv_worker, &j);
-    else
+    } else
         run_rows(&j, 0, w->rows);
 }
