@@ -10,8 +10,9 @@ What is compared, and why: the fake microphone loops the file from a start point
 not control (capture start, AudioContext start-up), so the page's audio is the file's samples
 shifted and cut, and a shifted input gives other tokens. The test therefore records, through the
 DevTools Network domain, every WebSocket frame the page sent, rebuilds the exact PCM the page
-streamed, and requires (1) that this PCM is the fake-mic file (normalised cross-correlation with
-the looped file > 0.9 at the best offset: the microphone path works), and (2) that the final
+streamed, and requires (1) that this PCM is the fake-mic file (0.5 s voiced windows, each
+aligned on its own against the looped file: at least 2 correlate > 0.95, which no other audio
+does; one global offset is not used, because a loaded browser drops or repeats render quanta), and (2) that the final
 transcript on the page equals vox-transcribe's output on that same PCM written to a WAV.
 Page element ids come from docs/server.md (start, stop, transcript).
 """
@@ -101,28 +102,42 @@ def sent_audio(events):
     return b"".join(chunks), rate, kinds
 
 
-def best_correlation(sent, ref):
-    """Max over offsets of the normalised correlation between the sent PCM (first 2 s) and the
-    looped reference file (numpy-free: coarse offset search on 4x-decimated signals, then exact)."""
-    import array
-    a = array.array("h", sent[: 2 * 16000 * 2])
-    r = array.array("h", ref)
-    if len(a) < 1600 or not r:
-        return 0.0, None
-    n = len(a)
-    rr = (r * (n // len(r) + 2))
+def best_correlation(a, rr, n, r_len, start=0):
+    """Max over offsets into the looped reference rr of the normalised correlation with a[start:
+    start+n] (numpy-free: coarse offset search with 64-sample strides, then exact)."""
     def corr(off, step):
         num = sa = sb = 0
         for i in range(0, n, step):
-            x, y = a[i], rr[off + i]
+            x, y = a[start + i], rr[off + i]
             num += x * y
             sa += x * x
             sb += y * y
         return num / ((sa * sb) ** 0.5) if sa and sb else 0.0
-    best = max(range(0, len(r), 8), key=lambda o: corr(o, 64))
+    best = max(range(0, r_len, 8), key=lambda o: corr(o, 64))
     lo = max(0, best - 8)
     best = max(range(lo, best + 9), key=lambda o: corr(o, 16))
     return corr(best, 1), best
+
+
+def window_correlations(sent, ref, win=8000, max_s=6):
+    """The sent PCM cut into 0.5 s windows (first max_s seconds), each aligned on its own against
+    the looped fake-mic file: a browser under load (the ASan run) may drop or repeat a render
+    quantum, which shifts everything after it, so one global offset would fail on a sound stream.
+    Windows that are (near) silent in the sent audio are skipped. Returns [(corr, offset)]."""
+    import array
+    a = array.array("h", sent[: max_s * 16000 * 2])
+    r = array.array("h", ref)
+    if len(a) < win or not r:
+        return []
+    rr = r * ((win // len(r)) + 2)
+    r_rms = (sum(x * x for x in r) / len(r)) ** 0.5
+    out = []
+    for start in range(0, len(a) - win + 1, win):
+        e = (sum(a[i] * a[i] for i in range(start, start + win, 4)) / (win / 4)) ** 0.5
+        if e < 0.1 * r_rms:
+            continue
+        out.append(best_correlation(a, rr, win, len(r), start))
+    return out
 
 
 def main():
@@ -203,9 +218,15 @@ def main():
                 and "transcription.done" in e["params"]["response"].get("payloadData", "")]
         T.check("server sent transcription.done after stop", bool(done))
         if rate == 16000 and pcm:
-            c, off = best_correlation(pcm, ref_pcm)
-            V.log("sent audio vs fake-mic file: correlation %.3f at offset %s samples" % (c, off))
-            T.check("the page's audio is the fake-mic file (correlation > 0.9)", c > 0.9, "%.3f" % c)
+            w = window_correlations(pcm, ref_pcm)
+            good = sum(1 for c, _ in w if c > 0.9)
+            V.log("sent audio vs fake-mic file, 0.5 s voiced windows aligned one by one: %s"
+                  % " ".join("%.2f" % c for c, _ in w))
+            # A 0.5 s window of other audio (silence, noise, a wrong rate or sample format) never
+            # reaches 0.95 against speech; windows that straddle a browser glitch may fall lower.
+            T.check("the page's audio is the fake-mic file (>= 2 voiced 0.5 s windows correlate "
+                    "> 0.95)", sum(1 for c, _ in w if c > 0.95) >= 2,
+                    "%d of %d > 0.9" % (good, len(w)))
         sent_wav = os.path.join(tmp, "sent.wav")
         V.write_wav(sent_wav, pcm, rate)
         want = V.norm(V.transcribe(asr, sent_wav)) if pcm else None
