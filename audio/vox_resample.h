@@ -1,6 +1,7 @@
 /* vox_resample.h - streaming float resampling with libswresample (soxr engine at 20-bit
- * precision = soxr "HQ" when FFmpeg has libsoxr, else swr's own filter), the same converter
- * vox_pa uses for devices and vox_decode uses for files.
+ * precision = soxr "HQ" when FFmpeg has libsoxr, else swr's own filter), the converter vox_pa
+ * uses for devices and vox-server for streamed audio. vox_decode sets up its own SwrContext
+ * the same way (soxr first, then swr) but from the codec's sample format and channel layout.
  *
  * Ownership: a vox_resampler is owned by the caller and used by one thread at a time. */
 #ifndef VOX_RESAMPLE_H
